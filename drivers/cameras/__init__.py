@@ -1,0 +1,1 @@
+"""Cameras behind one interface: a reader thread per camera keeps the newest frame."""

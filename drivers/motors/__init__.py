@@ -1,0 +1,1 @@
+"""Serial motor buses (Feetech, Dynamixel): control tables, encodings, normalization, drivers."""

@@ -1,0 +1,1 @@
+"""The simulated SO-101: a MuJoCo world whose joints are driven through emulated Feetech buses."""

@@ -1,0 +1,1 @@
+"""Policies: the policy protocol, ACT, normalization, checkpoint I/O and the trainer."""

@@ -1,0 +1,3 @@
+from robotui.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""One module per workflow screen: home, ports, calibrate, teleop, record, rollout, train."""
