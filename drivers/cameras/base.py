@@ -77,6 +77,7 @@ class Camera:
             return
         self._stop.clear()
         self._error = None
+        self._latest = None  # indices restart at 0: an old frame would make async_read wait for a stale index
         self._open()
         self._thread = threading.Thread(target=self._run, name=f"camera-{self.name}", daemon=True)
         self._thread.start()
@@ -119,6 +120,7 @@ class Camera:
                 time.sleep(0.005)
                 continue
             consecutive = 0
+            self._error = None  # a glitch that recovered must not be reported as the cause of a later failure
             now = time.perf_counter()
             frame = Frame(image=image, timestamp=now, index=index)
             index += 1

@@ -1,0 +1,159 @@
+"""A fixed-rate control loop on its own thread, paced against absolute deadlines.
+
+Teleop, recording and rollout all run their per-tick work through this loop. It never waits on the UI: the
+step function does the work, the loop keeps timing statistics that the UI shows and the benches read. A tick
+that runs late is counted as an overrun and the schedule skips ahead instead of bursting to catch up, so the
+robot never receives a flurry of stale goals after a stall.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class LoopStats:
+    fps: float  # target rate
+    ticks: int
+    achieved_hz: float  # over the stats window
+    period_mean_ms: float
+    period_p99_ms: float
+    period_max_ms: float
+    jitter_ms: float  # standard deviation of the period
+    work_mean_ms: float
+    work_p99_ms: float
+    overruns: int  # ticks whose work finished after the next deadline
+
+
+class ControlLoop:
+    """Calls `step(tick_index)` at `fps` until stopped or until `step` raises.
+
+    An exception in `step` stops the loop, is kept in `.error` and handed to `on_error` (from the loop thread),
+    so the owner can bring the robot to a safe state.
+    """
+
+    def __init__(
+        self,
+        fps: float,
+        step: Callable[[int], None],
+        *,
+        name: str = "control-loop",
+        on_error: Callable[[BaseException], None] | None = None,
+        window: int = 1000,
+    ) -> None:
+        if fps <= 0:
+            raise ValueError(f"control loop rate must be positive, got {fps}")
+        self.fps = fps
+        self.period = 1.0 / fps
+        self._step = step
+        self._name = name
+        self._on_error = on_error
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._periods: deque[float] = deque(maxlen=window)
+        self._works: deque[float] = deque(maxlen=window)
+        self._ticks = 0
+        self._overruns = 0
+        self.error: BaseException | None = None
+
+    @property
+    def is_running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def start(self) -> None:
+        if self.is_running:
+            return
+        self._stop.clear()
+        self.error = None
+        self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 2.0) -> None:
+        self._stop.set()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)
+            if thread.is_alive():
+                log.warning("%s did not stop within %.1f s (a step is blocked)", self._name, timeout)
+        self._thread = None
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the loop ends by itself (error or stop); True if it ended."""
+        thread = self._thread
+        if thread is None:
+            return True
+        thread.join(timeout)
+        return not thread.is_alive()
+
+    def _run(self) -> None:
+        period = self.period
+        start = time.perf_counter()
+        k = 0  # index of the deadline we are aiming for
+        last_tick: float | None = None
+        while not self._stop.is_set():
+            tick_start = time.perf_counter()
+            try:
+                self._step(self._ticks)
+            except BaseException as e:  # the owner decides what a failed tick means
+                self.error = e
+                log.error("%s stopped: %s", self._name, e)
+                if self._on_error is not None:
+                    try:
+                        self._on_error(e)
+                    except Exception:
+                        log.exception("error handler of %s failed", self._name)
+                return
+            done = time.perf_counter()
+            with self._lock:
+                self._ticks += 1
+                self._works.append(done - tick_start)
+                if last_tick is not None:
+                    self._periods.append(tick_start - last_tick)
+            last_tick = tick_start
+            k += 1
+            deadline = start + k * period
+            if done > deadline:
+                with self._lock:
+                    self._overruns += 1
+                # Skip the deadlines we already missed rather than bursting through them.
+                k = int((done - start) / period) + 1
+                deadline = start + k * period
+            remaining = deadline - time.perf_counter()
+            if remaining > 0:
+                self._stop.wait(remaining)
+
+    def stats(self) -> LoopStats:
+        with self._lock:
+            periods = np.fromiter(self._periods, dtype=np.float64)
+            works = np.fromiter(self._works, dtype=np.float64)
+            ticks, overruns = self._ticks, self._overruns
+        if periods.size:
+            mean = float(periods.mean())
+            p99, pmax, jitter = float(np.percentile(periods, 99)), float(periods.max()), float(periods.std())
+            achieved = 1.0 / mean if mean > 0 else 0.0
+        else:
+            mean = p99 = pmax = jitter = achieved = 0.0
+        wmean = float(works.mean()) if works.size else 0.0
+        wp99 = float(np.percentile(works, 99)) if works.size else 0.0
+        return LoopStats(
+            fps=self.fps,
+            ticks=ticks,
+            achieved_hz=achieved,
+            period_mean_ms=mean * 1e3,
+            period_p99_ms=p99 * 1e3,
+            period_max_ms=pmax * 1e3,
+            jitter_ms=jitter * 1e3,
+            work_mean_ms=wmean * 1e3,
+            work_p99_ms=wp99 * 1e3,
+            overruns=overruns,
+        )
