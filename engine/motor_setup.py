@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from drivers.motors.bus import BusError, CommError, HandshakeError, PortError
+from drivers.motors.bus import BusError, HandshakeError, MultipleMotorsError, NoMotorFoundError, PortError
 from drivers.robots.base import Arm
 
 FailureReason = Literal["no_motor", "several_motors", "wrong_model", "port", "other"]
@@ -70,15 +70,14 @@ class SetupResult:
 
 
 def _reason(error: BusError) -> FailureReason:
-    # The bus raises HandshakeError for a wrong model, CommError when nothing answers at any baud rate, and a
-    # plain BusError when several motors answer at once (see MotorBus._find_single_motor).
+    """The picture a UI shows for a failed setup; any other failure (a reply lost mid-setup...) is "other"."""
     if isinstance(error, PortError):
         return "port"
     if isinstance(error, HandshakeError):
         return "wrong_model"
-    if isinstance(error, CommError):
+    if isinstance(error, NoMotorFoundError):
         return "no_motor"
-    if type(error) is BusError:
+    if isinstance(error, MultipleMotorsError):
         return "several_motors"
     return "other"
 

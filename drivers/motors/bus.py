@@ -84,6 +84,23 @@ class CommError(BusError, ConnectionError):
     """No reply, or only corrupt replies, after the bounded retries. Names port and motor(s)."""
 
 
+class NoMotorFoundError(CommError):
+    """Looking for the one motor to set up, nothing answered at any baud rate tried (`baudrates`)."""
+
+    def __init__(self, message: str, baudrates: list[int]):
+        super().__init__(message)
+        self.baudrates = baudrates
+
+
+class MultipleMotorsError(BusError):
+    """Looking for the one motor to set up, several answered (`ids`, at `baudrate`): unplug all but one."""
+
+    def __init__(self, message: str, ids: list[int], baudrate: int):
+        super().__init__(message)
+        self.ids = ids
+        self.baudrate = baudrate
+
+
 class HandshakeError(BusError):
     """Configured motors missing or of the wrong model. `missing`/`wrong` name them.
 
@@ -213,6 +230,13 @@ class MotorBus:
     # (register, value) writes that switch torque on/off, in order.
     torque_on_writes: ClassVar[tuple[tuple[str, int], ...]] = (("Torque_Enable", 1),)
     torque_off_writes: ClassVar[tuple[tuple[str, int], ...]] = (("Torque_Enable", 0),)
+    # Broadcast ping window: one slot per id up to `broadcast_max_id`, each a status packet long plus
+    # `broadcast_slot_ms`, then 16 ms (the SDKs' budget). Servos answer a broadcast in id-ordered time slots, not
+    # back to back: a lone id 5 answers late, and a listener that gave up after a short quiet spell missed it
+    # (ROBOTIS-GIT/Dynamixel2Arduino#106). So a quiet line does not end the scan; only the last slot does.
+    # Lower `broadcast_max_id` only where no motor can have a higher id (the emulator tests do).
+    broadcast_max_id: ClassVar[int] = 252
+    broadcast_slot_ms: ClassVar[float] = 3.0
     # SDK communication result codes.
     comm_success: ClassVar[int] = 0
     comm_timeout: ClassVar[int]
@@ -323,7 +347,10 @@ class MotorBus:
 
     def setup_motor(self, motor: str, initial_baudrate: int | None = None, initial_id: int | None = None) -> tuple[int, int]:
         """With exactly one motor on the bus: find it (any baud, any id), then write the target id and the
-        default baud rate. Returns (baudrate it was found at, id it had)."""
+        default baud rate. Returns (baudrate it was found at, id it had).
+
+        Raises NoMotorFoundError when nothing answers, MultipleMotorsError when several do, HandshakeError
+        for a motor of the wrong model."""
         with self._lock:
             if not self.is_connected:
                 self.connect(handshake=False)
@@ -817,9 +844,11 @@ class MotorBus:
             if not found:
                 continue
             if len(found) > 1:
-                raise BusError(
+                raise MultipleMotorsError(
                     f"More than one motor answers on {self.port} at {baud} baud (ids {sorted(found)}). Connect "
-                    f"only the '{motor}' motor to the controller board, then try again."
+                    f"only the '{motor}' motor to the controller board, then try again.",
+                    sorted(found),
+                    baud,
                 )
             motor_id, model = next(iter(found.items()))
             if model != expected:
@@ -831,13 +860,30 @@ class MotorBus:
                 )
             return baud, motor_id
         self.stats.failures += 1
-        raise CommError(
+        raise NoMotorFoundError(
             f"No motor answered on {self.port} at any of {bauds} baud while looking for the '{motor}' motor.\n"
-            "Check:\n" + "\n".join(f"  - {line}" for line in ["exactly one motor is connected", *self._checklist()])
+            "Check:\n" + "\n".join(f"  - {line}" for line in ["exactly one motor is connected", *self._checklist()]),
+            bauds,
         )
 
     def _discover_single(self, num_retry: int) -> dict[int, int]:
         return self._broadcast_ping(num_retry)
+
+    def _broadcast_window_ms(self, status_len: int) -> float:
+        """How long the replies to a broadcast ping may take at the current baud rate (see `broadcast_max_id`)."""
+        byte_ms = 10_000.0 / self.baudrate  # 10 bits per byte on the wire
+        return self.broadcast_max_id * (status_len * byte_ms + self.broadcast_slot_ms) + 16.0
+
+    def _receive_broadcast(self, status_len: int) -> bytes:
+        """Every byte that arrives until the last id's slot has passed (or every id has answered): never less,
+        since a quiet line can still be followed by a higher id's reply."""
+        handler = self._handler
+        wait_length = status_len * (self.broadcast_max_id + 1)
+        handler.setPacketTimeoutMillis(self._broadcast_window_ms(status_len))
+        rx = bytearray()
+        while len(rx) < wait_length and not handler.isPacketTimeout():
+            rx += handler.readPort(wait_length - len(rx))
+        return bytes(rx)
 
     def _write_expecting_change(self, motor_id: int, model: str, data_name: str, raw: int) -> None:
         """A write whose reply may be lost because the motor changes its id or baud rate right away."""

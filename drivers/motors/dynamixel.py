@@ -34,6 +34,10 @@ from drivers.motors.tables import (
 logger = logging.getLogger(__name__)
 
 _ERRBIT_ALERT = 0x80
+# A ping's status packet: FF FF FD 00 | ID | LEN=7 (2 bytes) | 0x55 | ERR | model (2) | firmware | CRC (2).
+_PING_STATUS_LEN = 14
+_PING_STATUS_HEAD = b"\xff\xff\xfd\x00"
+_PING_STATUS_LEN_INST = b"\x07\x00\x55"
 _ERROR_NUMBERS: dict[int, str] = {
     1: "the motor failed to process the instruction",
     2: "undefined or malformed instruction",
@@ -112,10 +116,31 @@ class DynamixelBus(MotorBus):
         return TxOutcome(dxl.COMM_SUCCESS, replies)
 
     def _tx_broadcast_ping(self) -> TxOutcome:
-        found, comm = self._ph.broadcastPing(self._handler)
-        models = {motor_id: info[0] for motor_id, info in found.items()}
+        """value = {id: model number} from every ping status packet that arrives within the broadcast window.
+
+        Not the SDK's `broadcastPing`, whose window always covers all 252 ids: this one follows
+        `broadcast_max_id` (see MotorBus)."""
+        tx = [0] * 10
+        tx[dxl.PKT_ID], tx[dxl.PKT_LENGTH_L], tx[dxl.PKT_LENGTH_H] = dxl.BROADCAST_ID, 3, 0
+        tx[dxl.PKT_INSTRUCTION] = dxl.INST_PING
+        comm = self._ph.txPacket(self._handler, tx)
+        if comm != dxl.COMM_SUCCESS:
+            return TxOutcome(comm)
+        rx = self._receive_broadcast(_PING_STATUS_LEN)
+        if not rx:
+            return TxOutcome(dxl.COMM_RX_TIMEOUT)
+        models: dict[int, int] = {}
+        i = 0
+        while i + _PING_STATUS_LEN <= len(rx):
+            pkt = rx[i : i + _PING_STATUS_LEN]
+            if pkt[:4] == _PING_STATUS_HEAD and pkt[5:8] == _PING_STATUS_LEN_INST \
+                    and self._ph.updateCRC(0, list(pkt), _PING_STATUS_LEN - 2) == pkt[12] | pkt[13] << 8:
+                models[pkt[4]] = pkt[9] | pkt[10] << 8
+                i += _PING_STATUS_LEN
+            else:
+                i += 1
         # A corrupt tail after good packets still leaves those motors found.
-        return TxOutcome(dxl.COMM_SUCCESS if models else comm, models)
+        return TxOutcome(dxl.COMM_SUCCESS if models else dxl.COMM_RX_CORRUPT, models)
 
     def _broadcast_ping(self, num_retry: int) -> dict[int, int]:
         found = self._attempts("broadcast-pinging", [], self._tx_broadcast_ping, num_retry,

@@ -151,18 +151,13 @@ class FeetechBus(MotorBus):
 
     # -------------------------------------------------------------------------------------- discovery
     def _tx_broadcast_ping(self) -> TxOutcome:
-        """value = {id: error byte} from every 6-byte status packet that arrives before the deadline."""
-        handler = self._handler
+        """value = {id: error byte} from every 6-byte status packet that arrives within the broadcast window."""
         tx = [0] * 6
         tx[2], tx[3], tx[4] = FEETECH_BROADCAST_ID, 2, _INST_PING
-        comm = self._ph.txPacket(handler, tx)
+        comm = self._ph.txPacket(self._handler, tx)
         if comm != scs.COMM_SUCCESS:
             return TxOutcome(comm)
-        wait_length = _STATUS_LEN * FEETECH_MAX_ID
-        handler.setPacketTimeoutMillis(wait_length * handler.tx_time_per_byte + 3.0 * FEETECH_MAX_ID + 16.0)
-        rx = bytearray()
-        while len(rx) < wait_length and not handler.isPacketTimeout():
-            rx += handler.readPort(wait_length - len(rx))
+        rx = self._receive_broadcast(_STATUS_LEN)
         if not rx:
             return TxOutcome(scs.COMM_RX_TIMEOUT)
         found: dict[int, int] = {}

@@ -14,8 +14,11 @@ from drivers.motors import (
     DynamixelBus,
     HandshakeError,
     Motor,
+    MotorBus,
     MotorCalibration,
     MotorError,
+    MultipleMotorsError,
+    NoMotorFoundError,
     NormMode,
     PortError,
 )
@@ -27,6 +30,13 @@ MODELS = ["xl430-w250"] * 2 + ["xl330-m288"] * 4
 def koch_motors() -> dict[str, Motor]:
     modes = [NormMode.RANGE_M100_100] * 5 + [NormMode.RANGE_0_100]
     return {n: Motor(i + 1, MODELS[i], modes[i]) for i, n in enumerate(NAMES)}
+
+
+@pytest.fixture(autouse=True)
+def _short_broadcast_window(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The emulator answers a broadcast at once and no motor here has an id above 20: wait for 20 id slots
+    (~80 ms at 1 Mbps, ample for a loaded emulator thread) instead of all 252 (0.8-1.4 s per baud rate)."""
+    monkeypatch.setattr(MotorBus, "broadcast_max_id", 20)
 
 
 @pytest.fixture
@@ -183,7 +193,32 @@ def test_setup_motor_at_default_baud_and_wrong_model(tmp_path: Path) -> None:
             b.setup_motor("shoulder_pan", initial_baudrate=1_000_000)
         assert b.setup_motor("gripper", initial_baudrate=1_000_000, initial_id=1) == (1_000_000, 1)
         assert list(emu.servos) == [6]
+        emu.add_motor(1, "xl330-m288")
+        with pytest.raises(MultipleMotorsError, match=r"More than one motor.*ids \[1, 6\]"):
+            b.setup_motor("wrist_flex", initial_baudrate=1_000_000)
+        emu.remove_motor(1)
+        emu.remove_motor(6)
+        with pytest.raises(NoMotorFoundError, match="No motor answered"):
+            b.setup_motor("wrist_flex", initial_baudrate=1_000_000)
         b.disconnect(disable_torque=False)
+
+
+def test_broadcast_ping_waits_for_late_replies(tmp_path: Path) -> None:
+    # Dynamixels answer a broadcast in id-ordered time slots (a lone id 5 answers late), so the scan must
+    # not end at the first quiet gap.
+    with EmulatedBus("dynamixel", {17: "xl330-m288"}, name="late", port_dir=tmp_path / "p") as emu:
+        emu.faults.latency_s = 0.02
+        b = DynamixelBus(emu.port, {})
+        b.connect(handshake=False)
+        assert b.broadcast_ping() == {17: 1200}
+        b.disconnect(disable_torque=False)
+
+
+def test_broadcast_window_is_the_sdk_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(MotorBus, "broadcast_max_id", 252)  # the default, undoing this file's shortening
+    b = DynamixelBus("/dev/null", {}, baudrate=57_600)
+    # dynamixel_sdk broadcastPing: 14-byte status packets for MAX_ID ids, plus 3 ms per id, plus 16 ms.
+    assert b._broadcast_window_ms(14) == pytest.approx(14 * 252 * 10_000 / 57_600 + 3.0 * 252 + 16.0)
 
 
 # ------------------------------------------------------------------------------------------ calibration

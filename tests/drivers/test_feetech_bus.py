@@ -18,7 +18,10 @@ from drivers.motors import (
     FeetechBus,
     HandshakeError,
     Motor,
+    MotorBus,
     MotorCalibration,
+    MultipleMotorsError,
+    NoMotorFoundError,
     NormMode,
     NotCalibratedError,
     PortError,
@@ -30,6 +33,13 @@ NAMES = ["shoulder_pan", "shoulder_lift", "elbow_flex", "wrist_flex", "wrist_rol
 def so101_motors(model: str = "sts3215") -> dict[str, Motor]:
     modes = [NormMode.DEGREES] * 5 + [NormMode.RANGE_0_100]
     return {name: Motor(i + 1, model, mode) for i, (name, mode) in enumerate(zip(NAMES, modes, strict=True))}
+
+
+@pytest.fixture(autouse=True)
+def _short_broadcast_window(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The emulator answers a broadcast at once and no motor here has an id above 20: wait for 20 id slots
+    (~80 ms at 1 Mbps, ample for a loaded emulator thread) instead of all 252 (~0.8 s per baud rate)."""
+    monkeypatch.setattr(MotorBus, "broadcast_max_id", 20)
 
 
 @pytest.fixture
@@ -80,8 +90,8 @@ def test_handshake_names_wrong_model(so101_emulator: EmulatedBus) -> None:
 
 
 def test_handshake_refuses_mixed_firmware(so101_emulator: EmulatedBus) -> None:
-    # Firmware bytes are read-only on the wire, so set them as the factory would (emulator internals).
-    so101_emulator.servo(3)._set("Firmware_Minor_Version", 9)
+    # Firmware bytes are read-only on the wire, so set them as the factory would.
+    so101_emulator.servo(3).write_register("Firmware_Minor_Version", 9)
     b = FeetechBus(so101_emulator.port, so101_motors())
     with pytest.raises(HandshakeError, match="different firmware") as info:
         b.connect()
@@ -349,16 +359,40 @@ def test_setup_motor_with_known_address(tmp_path: Path) -> None:
         b.disconnect(disable_torque=False)  # the other five are absent
 
 
-def test_setup_motor_refuses_wrong_model_and_two_motors(tmp_path: Path) -> None:
+def test_setup_motor_refuses_wrong_model_two_motors_and_none(tmp_path: Path) -> None:
     with lone_motor(tmp_path, model="sts3250") as emu:
         b = FeetechBus(emu.port, so101_motors())
         with pytest.raises(HandshakeError, match="'gripper' must be a sts3215"):
             b.setup_motor("gripper", initial_baudrate=1_000_000)
         emu.add_motor(2, "sts3215")
-        with pytest.raises(BusError, match="More than one motor"):
+        with pytest.raises(MultipleMotorsError, match="More than one motor") as several:
             b.setup_motor("gripper", initial_baudrate=1_000_000)
+        assert (several.value.ids, several.value.baudrate) == ([1, 2], 1_000_000)
         assert sorted(emu.servos) == [1, 2]  # nothing was written
+        emu.remove_motor(1)
+        emu.remove_motor(2)
+        with pytest.raises(NoMotorFoundError, match="No motor answered") as none:
+            b.setup_motor("gripper", initial_baudrate=1_000_000)
+        assert none.value.baudrates == [1_000_000] and "exactly one motor" in str(none.value)
         b.disconnect(disable_torque=False)
+
+
+def test_broadcast_ping_waits_for_late_replies(tmp_path: Path) -> None:
+    # Real servos answer a broadcast in id-ordered time slots, so a high id's reply comes late after a quiet
+    # line: the scan must not end at the first silence.
+    with lone_motor(tmp_path, motor_id=17) as emu:
+        emu.faults.latency_s = 0.02
+        b = FeetechBus(emu.port, {})
+        b.connect(handshake=False)
+        assert b.broadcast_ping() == {17: 777}
+        b.disconnect(disable_torque=False)
+
+
+def test_broadcast_window_is_the_sdk_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(MotorBus, "broadcast_max_id", 252)  # the default, undoing this file's shortening
+    b = FeetechBus("/dev/null", {}, baudrate=1_000_000)
+    # scservo_sdk: 6-byte status packets for MAX_ID ids, plus 3 ms per id, plus 16 ms.
+    assert b._broadcast_window_ms(6) == pytest.approx(6 * 252 * 0.01 + 3.0 * 252 + 16.0)
 
 
 # ------------------------------------------------------------------------------------------ calibration

@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 
 from drivers.emulator import EmulatedBus
+from drivers.motors import CommError, MotorBus, MultipleMotorsError, NoMotorFoundError
 from drivers.robots import safety
 from drivers.robots.so import SOFollower, SOFollowerConfig
-from engine.motor_setup import MotorSetupError, MotorSetupProcedure, SetupResult
+from engine.motor_setup import MotorSetupError, MotorSetupProcedure, SetupResult, _reason
 
 
 @pytest.fixture(autouse=True)
@@ -19,6 +20,13 @@ def _release_everything() -> Iterator[None]:
     yield
     safety.release_all("test teardown")
     safety.uninstall_signal_handlers()
+
+
+@pytest.fixture(autouse=True)
+def _short_broadcast_window(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The emulator answers a broadcast at once and no motor here has an id above 20: wait for 20 id slots
+    instead of all 252 (~0.8-1.6 s per baud rate, ~8 s for a search over every rate)."""
+    monkeypatch.setattr(MotorBus, "broadcast_max_id", 20)
 
 
 @pytest.fixture
@@ -70,6 +78,7 @@ def test_no_motor_connected(setup: MotorSetupProcedure) -> None:
     with pytest.raises(MotorSetupError) as info:
         setup.setup_current()
     assert info.value.reason == "no_motor" and info.value.motor == "gripper"
+    assert isinstance(info.value.__cause__, NoMotorFoundError)
     assert "No motor answered" in str(info.value) and "power" in str(info.value)
     assert setup.current is not None and setup.current.motor == "gripper"  # not advanced: retry after fixing
 
@@ -79,11 +88,17 @@ def test_two_motors_connected(empty_bus: EmulatedBus, setup: MotorSetupProcedure
     empty_bus.add_motor(2, "sts3215")
     with pytest.raises(MotorSetupError) as info:
         setup.setup_current()
-    assert info.value.reason == "several_motors"
+    assert info.value.reason == "several_motors" and isinstance(info.value.__cause__, MultipleMotorsError)
     assert "More than one motor" in str(info.value) and "'gripper'" in str(info.value)
     assert set(empty_bus.servos) == {1, 2}  # nothing was renamed
     empty_bus.remove_motor(2)
     assert setup.setup_current().new_id == 6  # after unplugging one, it works
+
+
+def test_only_the_search_errors_map_to_their_pictures() -> None:
+    # A reply lost after the motor was found is not "no motor connected": the message says what to do.
+    assert _reason(CommError("'gripper' did not answer at id 6 after setting its id")) == "other"
+    assert _reason(NoMotorFoundError("No motor answered", [1_000_000])) == "no_motor"
 
 
 def test_wrong_model(empty_bus: EmulatedBus, setup: MotorSetupProcedure) -> None:
