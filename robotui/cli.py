@@ -26,6 +26,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"robotui {__version__}")
     parser.add_argument("--sim", action="store_true", help="use the simulated SO-101 (no hardware needed)")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument("--profile", metavar="NAME", help="open this saved profile instead of the active one")
+    parser.add_argument("--preview", choices=["auto", "halfblock", "kitty", "sixel", "off"], default="auto",
+                        help="camera preview mode (half-block works in any truecolor terminal)")
+    parser.add_argument("--no-hotkeys", dest="hotkeys", action="store_false",
+                        help="no desktop-wide hotkeys (pynput)")
+    over = parser.add_argument_group("profile overrides (this run only)")
+    for flag in ("--robot-type", "--robot-port", "--robot-id", "--teleop-type", "--teleop-port", "--teleop-id",
+                 "--dataset-root"):
+        over.add_argument(flag)
+    over.add_argument("--teleop-fps", type=int)
+    over.add_argument("--record-fps", type=int)
+    over.add_argument("--max-relative-target", help="degrees per tick, or JSON per motor")
+    over.add_argument("--cameras", help='JSON, e.g. {"front": {"type": "opencv", "index_or_path": 0}}')
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(sub)

@@ -1,0 +1,231 @@
+"""The session: one per app or headless command. It owns the virtual robot (with --sim), the follower, the
+leader, their cameras and the running workflow; every screen and headless command goes through it.
+
+The UI never touches a bus: it reads `snapshot()` (immutable, cheap, no I/O) on a timer and calls the
+session's methods from worker threads. `close()` is the one shutdown path: stop the workflow, disable
+torque, close the buses, stop the simulator.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Literal
+
+from drivers.calibration import find_calibration
+from drivers.cameras.config import make_camera, parse_cameras
+from drivers.ports import port_paths
+from drivers.robots.base import Robot, Teleoperator
+from drivers.robots.registry import make_robot, make_teleoperator
+from drivers.sim.virtual_robot import VirtualSO101
+from engine.profile import ArmConfig, Profile
+from engine.teleop import JogSource, Teleop, TeleopSnapshot
+
+log = logging.getLogger(__name__)
+
+Role = Literal["robot", "teleop"]
+
+
+@dataclass(frozen=True)
+class ArmStatus:
+    role: Role
+    type: str
+    port: str
+    id: str
+    has_bus: bool  # False for keyboard teleop
+    port_present: bool
+    calibration_file: Path | None
+    connected: bool
+    calibrated: bool
+
+
+@dataclass(frozen=True)
+class SessionSnapshot:
+    profile: Profile
+    sim: bool
+    robot: ArmStatus
+    teleop: ArmStatus
+    teleop_state: TeleopSnapshot | None
+
+
+class Session:
+    """Build with a profile; `start()` brings up the simulator when the profile asks for it."""
+
+    def __init__(self, profile: Profile, *, sim_port_dir: Path | None = None) -> None:
+        self._profile = profile
+        self._sim_port_dir = sim_port_dir
+        self.sim: VirtualSO101 | None = None
+        self.robot: Robot | None = None
+        self.leader: Teleoperator | None = None
+        self.teleop: Teleop | None = None
+        self._lock = threading.RLock()
+
+    # ------------------------------------------------------------------------------------ profile
+    @property
+    def profile(self) -> Profile:
+        return self._profile
+
+    def set_profile(self, profile: Profile) -> None:
+        """Adopt an edited profile; arms built from the old one are disconnected first, and the simulator
+        starts or stops when the profile's `sim` flag changed."""
+        with self._lock:
+            self.disconnect()
+            if self.sim is not None and not profile.sim:
+                self.sim.stop()
+                self.sim = None
+            self._profile = self._with_sim_ports(profile) if self.sim is not None else profile
+            self.start()
+
+    def _with_sim_ports(self, profile: Profile) -> Profile:
+        assert self.sim is not None
+        teleop = profile.teleop
+        if teleop.has_bus:
+            teleop = replace(teleop, port=self.sim.leader_port)
+        return replace(profile, robot=replace(profile.robot, port=self.sim.follower_port), teleop=teleop)
+
+    def start(self) -> Session:
+        """Start the virtual SO-101 for a sim profile (ports and calibration files are then in place)."""
+        with self._lock:
+            if self._profile.sim and self.sim is None:
+                self.sim = VirtualSO101(port_dir=self._sim_port_dir).start()
+                self.sim.write_calibration_files()
+                self._profile = self._with_sim_ports(self._profile)
+                log.info("simulated SO-101 running: follower %s, leader %s", self.sim.follower_port,
+                         self.sim.leader_port)
+        return self
+
+    def __enter__(self) -> Session:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------------------------ arms
+    def _require_port(self, arm: ArmConfig, role: Role) -> None:
+        if not arm.port:
+            flag = "--robot-port" if role == "robot" else "--teleop-port"
+            raise ValueError(
+                f"no port set for the {role} ({arm.type}): run `robotui find-port` and set it in the profile "
+                f"(or pass {flag}), or use --sim for the simulated arm"
+            )
+
+    def build_robot(self) -> Robot:
+        """The follower from the profile (not connected). Cameras come from the profile's camera configs."""
+        with self._lock:
+            if self.robot is None:
+                arm = self._profile.robot
+                self._require_port(arm, "robot")
+                cameras = {
+                    name: (lambda n, c=config: make_camera(n, c))
+                    for name, config in parse_cameras(self._profile.cameras).items()
+                }
+                self.robot = make_robot(
+                    arm.type,
+                    port=arm.port,
+                    id=arm.id or None,
+                    cameras=cameras,
+                    max_relative_target=self._profile.max_relative_target,
+                )
+            return self.robot
+
+    def build_leader(self) -> Teleoperator | None:
+        """The leader arm, or None when the profile teleoperates with the keyboard."""
+        with self._lock:
+            arm = self._profile.teleop
+            if not arm.has_bus:
+                return None
+            if self.leader is None:
+                self._require_port(arm, "teleop")
+                self.leader = make_teleoperator(arm.type, port=arm.port, id=arm.id or None)
+            return self.leader
+
+    def connect(self, *, robot: bool = True, teleop: bool = True) -> None:
+        """Connect the arms (handshake, calibration from file, configure). Raises with the actionable message
+        of the layer that failed (port, motor, calibration file)."""
+        with self._lock:
+            if robot:
+                arm = self.build_robot()
+                if not arm.is_connected:
+                    arm.connect()
+            if teleop:
+                leader = self.build_leader()
+                if leader is not None and not leader.is_connected:
+                    leader.connect()
+
+    def disconnect(self) -> None:
+        """Stop the workflow, then release both arms (torque off). Never raises: this is a shutdown path."""
+        with self._lock:
+            self.stop_teleop()
+            for arm in (self.leader, self.robot):
+                if arm is not None:
+                    try:
+                        arm.disconnect()
+                    except Exception as e:
+                        log.warning("%s did not disconnect cleanly: %s", arm.label, e)
+            self.robot = None
+            self.leader = None
+
+    # ------------------------------------------------------------------------------------ teleop
+    def start_teleop(self, fps: float | None = None) -> Teleop:
+        with self._lock:
+            if self.teleop is not None and self.teleop.running:
+                return self.teleop
+            self.connect()
+            assert self.robot is not None
+            jog = None if self.leader is not None else JogSource(list(self.robot.motors))
+            self.teleop = Teleop(self.robot, self.leader, fps=fps or self._profile.teleop_fps, jog=jog)
+            self.teleop.start()
+            return self.teleop
+
+    def stop_teleop(self) -> None:
+        with self._lock:
+            if self.teleop is not None:
+                self.teleop.stop()
+                self.teleop = None
+
+    # ------------------------------------------------------------------------------------ status
+    def arm_status(self, role: Role, ports: set[str] | None = None) -> ArmStatus:
+        arm_cfg = self._profile.robot if role == "robot" else self._profile.teleop
+        arm = self.robot if role == "robot" else self.leader
+        key = arm_cfg.calibration_key
+        cal_file = None
+        if key is not None and arm_cfg.has_bus:
+            kind, name = key
+            cal_file = find_calibration(kind, name, arm_cfg.id or None)
+        present = arm_cfg.has_bus and bool(arm_cfg.port) and (
+            arm_cfg.port in ports if ports is not None else Path(arm_cfg.port).exists()
+        )
+        return ArmStatus(
+            role=role,
+            type=arm_cfg.type,
+            port=arm_cfg.port,
+            id=arm_cfg.id,
+            has_bus=arm_cfg.has_bus,
+            port_present=present,
+            calibration_file=cal_file,
+            connected=bool(arm and arm.is_connected),
+            calibrated=bool(arm and arm.is_calibrated) if arm is not None else cal_file is not None,
+        )
+
+    def snapshot(self) -> SessionSnapshot:
+        """Everything the home screen shows; reads files and /dev, never the buses."""
+        ports = set(port_paths())
+        teleop = self.teleop
+        return SessionSnapshot(
+            profile=self._profile,
+            sim=self.sim is not None,
+            robot=self.arm_status("robot", ports),
+            teleop=self.arm_status("teleop", ports),
+            teleop_state=teleop.snapshot() if teleop is not None else None,
+        )
+
+    # ------------------------------------------------------------------------------------ shutdown
+    def close(self) -> None:
+        """The one shutdown path: workflow stopped, torque off, buses closed, simulator stopped."""
+        with self._lock:
+            self.disconnect()
+            if self.sim is not None:
+                self.sim.stop()
+                self.sim = None

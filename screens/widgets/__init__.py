@@ -1,0 +1,1 @@
+"""Widgets the workflow screens share: camera preview, log pane."""
