@@ -21,6 +21,7 @@ from drivers.robots.base import Robot, Teleoperator
 from drivers.robots.registry import make_robot, make_teleoperator
 from drivers.sim.virtual_robot import VirtualSO101
 from engine.profile import ArmConfig, Profile
+from engine.recorder import Recorder, RecordSettings, open_dataset
 from engine.teleop import JogSource, Teleop, TeleopSnapshot
 
 log = logging.getLogger(__name__)
@@ -53,13 +54,15 @@ class SessionSnapshot:
 class Session:
     """Build with a profile; `start()` brings up the simulator when the profile asks for it."""
 
-    def __init__(self, profile: Profile, *, sim_port_dir: Path | None = None) -> None:
+    def __init__(self, profile: Profile, *, sim_port_dir: Path | None = None, sim_calibrated: bool = True) -> None:
         self._profile = profile
         self._sim_port_dir = sim_port_dir
+        self._sim_calibrated = sim_calibrated  # False: factory-fresh virtual servos, no calibration files
         self.sim: VirtualSO101 | None = None
         self.robot: Robot | None = None
         self.leader: Teleoperator | None = None
         self.teleop: Teleop | None = None
+        self.recorder: Recorder | None = None
         self._lock = threading.RLock()
 
     # ------------------------------------------------------------------------------------ profile
@@ -89,8 +92,9 @@ class Session:
         """Start the virtual SO-101 for a sim profile (ports and calibration files are then in place)."""
         with self._lock:
             if self._profile.sim and self.sim is None:
-                self.sim = VirtualSO101(port_dir=self._sim_port_dir).start()
-                self.sim.write_calibration_files()
+                self.sim = VirtualSO101(port_dir=self._sim_port_dir, calibrated=self._sim_calibrated).start()
+                if self._sim_calibrated:
+                    self.sim.write_calibration_files()
                 self._profile = self._with_sim_ports(self._profile)
                 log.info("simulated SO-101 running: follower %s, leader %s", self.sim.follower_port,
                          self.sim.leader_port)
@@ -158,6 +162,7 @@ class Session:
         """Stop the workflow, then release both arms (torque off). Never raises: this is a shutdown path."""
         with self._lock:
             self.stop_teleop()
+            self.stop_recording()
             for arm in (self.leader, self.robot):
                 if arm is not None:
                     try:
@@ -184,6 +189,63 @@ class Session:
             if self.teleop is not None:
                 self.teleop.stop()
                 self.teleop = None
+
+    # ------------------------------------------------------------------------------------ recording
+    def start_recording(
+        self,
+        settings: RecordSettings,
+        root: str | Path,
+        *,
+        resume: bool = False,
+        vcodec: str = "libsvtav1",
+        repo_id: str | None = None,
+        fps: int | None = None,
+        demo: bool | None = None,
+    ) -> Recorder:
+        """Connect, open (or resume) the dataset and start recording. In sim the scripted demonstrator drives
+        the leader by default (`demo`), and each reset phase re-randomizes the cube."""
+        with self._lock:
+            if self.recorder is not None and not self.recorder.finished:
+                raise RuntimeError("a recording is already running: stop it first")
+            self.stop_teleop()
+            self.connect()
+            assert self.robot is not None
+            writer = open_dataset(self.robot, root, fps or self._profile.record_fps, resume=resume,
+                                  vcodec=vcodec, repo_id=repo_id)
+            sim = self.sim
+            use_demo = sim is not None and (demo if demo is not None else self.leader is not None)
+            if sim is not None and use_demo:
+                sim.start_demo()
+
+            def reset_scene(_next: int) -> None:
+                """As a person resets the table: new cube pose; the demonstrator replans from it."""
+                assert sim is not None
+                if use_demo:
+                    sim.stop_demo()
+                sim.reset_scene()
+                if use_demo:
+                    sim.start_demo()
+
+            jog = None if self.leader is not None else JogSource(list(self.robot.motors))
+            self.recorder = Recorder(
+                self.robot,
+                writer,
+                settings,
+                leader=self.leader,
+                jog=jog,
+                on_reset=reset_scene if sim is not None else None,
+            )
+            self.recorder.start()
+            return self.recorder
+
+    def stop_recording(self) -> None:
+        """Save what is recorded, finalize the dataset, release the arm (blocks until done)."""
+        with self._lock:
+            recorder, self.recorder = self.recorder, None
+        if recorder is not None:
+            recorder.stop()
+        if self.sim is not None:
+            self.sim.stop_demo()
 
     # ------------------------------------------------------------------------------------ status
     def arm_status(self, role: Role, ports: set[str] | None = None) -> ArmStatus:

@@ -14,6 +14,7 @@ COMMAND_MODULES = [
     "robotui.commands.doctor",
     "robotui.commands.find_port",
     "robotui.commands.find_cameras",
+    "robotui.commands.dataset",
     "robotui.commands.sim",
 ]
 

@@ -210,7 +210,7 @@ def test_run_non_interactive_while_something_moves_the_joints(so_emu: EmulatedBu
     samples: list[int] = []
     mover.start()
     try:
-        path = CalibrationProcedure(robot).run_non_interactive(0.4, sample_hz=50, on_sample=lambda rows: samples.append(len(rows)))
+        path = CalibrationProcedure(robot).run_non_interactive(1.5, sample_hz=50, on_sample=lambda rows: samples.append(len(rows)))
     finally:
         stop.set()
         mover.join(timeout=2)
