@@ -14,6 +14,8 @@ COMMAND_MODULES = [
     "robotui.commands.doctor",
     "robotui.commands.find_port",
     "robotui.commands.find_cameras",
+    "robotui.commands.record",
+    "robotui.commands.replay",
     "robotui.commands.dataset",
     "robotui.commands.sim",
 ]
