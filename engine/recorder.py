@@ -397,16 +397,18 @@ def open_dataset(
     fps: int,
     *,
     resume: bool = False,
-    vcodec: str = "libsvtav1",
+    vcodec: str | None = None,
     repo_id: str | None = None,
 ) -> DatasetWriter:
-    """A writer for `robot`'s joints and cameras: a new dataset, or (`resume`) the existing one, refused with
-    a readable diff when its fps, robot type or features differ."""
+    """A writer for `robot`'s joints and cameras: a new dataset (`vcodec` default libsvtav1, as LeRobot), or
+    (`resume`) the existing one, refused with a readable diff when its fps, robot type or features differ, or
+    when `vcodec` is given and differs from the codec the dataset was recorded with."""
     cameras = {name: (cam.height, cam.width) for name, cam in robot.cameras.items()}
     features = build_features(list(robot.position_features), cameras)
     if resume:
-        return DatasetWriter.resume(root, fps=fps, features=features, robot_type=robot.name, repo_id=repo_id)
-    return DatasetWriter.create(root, fps, features, robot.name, vcodec=vcodec, repo_id=repo_id)
+        return DatasetWriter.resume(root, fps=fps, features=features, robot_type=robot.name, vcodec=vcodec,
+                                    repo_id=repo_id)
+    return DatasetWriter.create(root, fps, features, robot.name, vcodec=vcodec or "libsvtav1", repo_id=repo_id)
 
 
 def _disk_free(path: Path) -> int:

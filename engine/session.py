@@ -197,7 +197,7 @@ class Session:
         root: str | Path,
         *,
         resume: bool = False,
-        vcodec: str = "libsvtav1",
+        vcodec: str | None = None,
         repo_id: str | None = None,
         fps: int | None = None,
         demo: bool | None = None,

@@ -244,10 +244,9 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError("--push needs --repo-id OWNER/NAME (the Hub dataset to push to)")
         if args.fps is not None and args.fps < 1:
             raise UsageError(f"--fps must be a whole number of frames per second >= 1, got {args.fps}")
-        vcodec = args.vcodec or DEFAULT_VCODEC
-        if args.resume and args.vcodec:
-            out.print(f"note: --vcodec is ignored with --resume: new episodes use {root}'s own codec")
-        elif profile.cameras:
+        # On resume, no --vcodec means "the dataset's own codec"; a different one is refused by the writer.
+        vcodec = args.vcodec if args.resume else (args.vcodec or DEFAULT_VCODEC)
+        if vcodec and profile.cameras:
             VideoEncoding(vcodec=vcodec).resolved()  # an unknown encoder fails now, not after connecting
     except (ProfileError, UsageError, EncoderError) as e:
         err.print(f"[bold red]robotui record:[/] {escape(str(e))}")
@@ -264,7 +263,7 @@ def _record(
     settings: RecordSettings,
     root: Path,
     fps: int,
-    vcodec: str,
+    vcodec: str | None,
     out: Console,
     err: Console,
 ) -> int:
