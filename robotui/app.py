@@ -325,6 +325,27 @@ class RobotuiApp(App[int]):
                     screen.show_profile(self.profile)
             self.notify(f"Profile {self.profile.name!r} saved.")
 
+    def on_ports_screen_assign_port(self, message: Any) -> None:
+        """The Ports screen found an arm's port (`PortsScreen.AssignPort`, matched by handler name so the app
+        need not import the screen): put it into the profile. Sim ports are made afresh each run, so a sim
+        profile takes it for this session only; otherwise the profiles file is saved."""
+        values = profile_to_form(self.profile)
+        values[f"{message.role}.port"] = message.port
+        try:
+            if self.profile.sim:
+                self.profile = profile_from_form(self.profile, values)
+                self.session.set_profile(self.profile)
+            else:
+                self._save_profile(values)
+        except ProfileError as e:
+            self.notify(str(e), title="port not set", severity="error", timeout=10)
+            return
+        for screen in self.screen_stack:
+            if isinstance(screen, HomeScreen):
+                screen.show_profile(self.profile)
+        where = "for this session (sim)" if self.profile.sim else f"in profile {self.profile.name!r}"
+        self.notify(f"{message.role} port set to {message.port} {where}.")
+
     # --- errors
     @on(Worker.StateChanged)
     def _worker_failed(self, event: Worker.StateChanged) -> None:

@@ -14,6 +14,9 @@ COMMAND_MODULES = [
     "robotui.commands.doctor",
     "robotui.commands.find_port",
     "robotui.commands.find_cameras",
+    "robotui.commands.setup_motors",
+    "robotui.commands.calibrate",
+    "robotui.commands.teleop",
     "robotui.commands.record",
     "robotui.commands.replay",
     "robotui.commands.dataset",
@@ -24,6 +27,7 @@ COMMAND_MODULES = [
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="robotui",
+        allow_abbrev=False,  # else `--teleop` after a subcommand is taken as a prefix of --teleop-type/...
         description="The terminal cockpit for robot learning. Run with no command to open the app.",
     )
     parser.add_argument("--version", action="version", version=f"robotui {__version__}")

@@ -310,7 +310,8 @@ class HomeScreen(RobotuiScreen):
 
     def set_connection(self, role: str, status: str) -> None:
         """Called by the session wiring: role is "robot" or "teleop", status e.g. "connected (/dev/ttyACM0)"."""
-        self.query_one(f"#{role}-status", ArmStatus).connection = status
+        for widget in self.query(f"#{role}-status").results(ArmStatus):  # none while the app tears down
+            widget.connection = status
 
     # --- commands
     def action_edit_profile(self) -> None:

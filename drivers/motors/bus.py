@@ -390,8 +390,11 @@ class MotorBus:
                 return self._normalize(motor, raw)
             return raw
 
-    def write(self, data_name: str, motor: str, value: float | int, *, normalize: bool = True, num_retry: int = 0) -> None:
-        """Write and wait for the status packet (reliable, slower): for configuration."""
+    def write(
+        self, data_name: str, motor: str, value: float | int, *, normalize: bool = True, num_retry: int = SETUP_RETRIES
+    ) -> None:
+        """Write and wait for the status packet (reliable, slower): for configuration. A register write is
+        idempotent, so a lost reply is retried (bounded, counted) rather than failing a whole connect."""
         with self._lock:
             m = self._motor(motor)
             raw = self._to_raw(motor, data_name, value, normalize)
@@ -432,11 +435,11 @@ class MotorBus:
             )
 
     # ========================================================================= torque and configuration
-    def enable_torque(self, motors: list[str] | None = None, num_retry: int = 0) -> None:
+    def enable_torque(self, motors: list[str] | None = None, num_retry: int = SETUP_RETRIES) -> None:
         with self._lock:
             self._torque_writes(self._names(motors), self.torque_on_writes, num_retry)
 
-    def disable_torque(self, motors: list[str] | None = None, num_retry: int = 0) -> None:
+    def disable_torque(self, motors: list[str] | None = None, num_retry: int = SETUP_RETRIES) -> None:
         with self._lock:
             self._torque_writes(self._names(motors), self.torque_off_writes, num_retry)
 
@@ -808,7 +811,7 @@ class MotorBus:
         missing: list[str] = []
         wrong: dict[str, tuple[str, int]] = {}
         for name, m in self.motors.items():
-            found = self.ping(m.id, num_retry=1)
+            found = self.ping(m.id, num_retry=SETUP_RETRIES)
             if found is None:
                 missing.append(name)
             elif found != self.model_number_table[m.model]:

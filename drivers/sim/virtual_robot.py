@@ -17,10 +17,16 @@ running in this process.
 
 from __future__ import annotations
 
+import functools
+import math
+import threading
+import time
+from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Literal
 
+import mujoco
 import numpy as np
 
 from drivers.calibration import calibration_path, save_calibration
@@ -32,7 +38,7 @@ from drivers.sim.camera import DEFAULT_FPS, DEFAULT_HEIGHT, DEFAULT_WIDTH, SimCa
 from drivers.sim.demonstrator import Demonstrator
 from drivers.sim.leader import SERVO_MODEL, VirtualLeader
 from drivers.sim.runner import SimRunner
-from drivers.sim.scene import CAMERA_NAMES, JOINTS
+from drivers.sim.scene import CAMERA_NAMES, JOINT_NAMES, JOINTS
 from drivers.sim.scripted_leader import ScriptedLeader
 from drivers.sim.ticks import TickMap
 from drivers.sim.world import SimWorld
@@ -88,6 +94,137 @@ def _make_sim_camera(name: str, config: CameraConfig) -> Camera:
 
 
 register_camera_type("sim", _make_sim_camera, frozenset({"index_or_path", "width", "height", "fps"}))
+
+
+# ------------------------------------------------------------------------------------------ the hand
+# Calibration needs someone to move the limp arms: to the middle pose, then every joint through its range.
+# With no person at a simulated arm, the "virtual hand" below does it. For the leader it sets the emulated
+# shafts (there is no physics); for the follower the physics owns the positions, so the hand places the limp
+# joints in the MuJoCo world and keeps re-placing them, as a hand holding the arm against gravity would.
+
+HAND_RATE_HZ = 50.0  # how often the hand re-places held follower joints and steps a sweep
+SWEEP_FRACTION = 0.8  # how far towards each end of its range a sweep takes a joint
+_DWELL = 0.3  # share of each sweep leg spent holding still at its end...
+_MIN_DWELL_S = 0.1  # ...but at least this long: a recorder at 30 Hz on a busy machine still sees it
+_SWEEP_GROUP = ("shoulder_pan", "wrist_flex", "wrist_roll", "gripper")  # swept together, arm held upright
+
+
+def middle_pose() -> np.ndarray:
+    """Every joint at the middle of its range (rad): the pose calibration homes at."""
+    return np.array([j.mid for j in JOINTS])
+
+
+def _reach(joint: str, end: Literal["lower", "upper"], fraction: float) -> float:
+    spec = JOINTS[JOINT_NAMES.index(joint)]
+    return spec.mid + fraction * (getattr(spec, end) - spec.mid)
+
+
+def sweep_waypoints(fraction: float = SWEEP_FRACTION) -> list[np.ndarray]:
+    """The poses a person takes the arm through when recording ranges, starting and ending at the middle.
+
+    Joints are swept from safe poses so the gripper never reaches the table: the wrist, pan and gripper with
+    the arm held upright, the shoulder with the forearm folded up, the elbow with the shoulder leaning back.
+    """
+    if not 0.0 < fraction <= 1.0:
+        raise ValueError(f"sweep fraction must be in (0, 1], got {fraction}")
+    index = {name: i for i, name in enumerate(JOINT_NAMES)}
+
+    def pose(base: np.ndarray, **angles: float) -> np.ndarray:
+        out = base.copy()
+        for name, angle in angles.items():
+            out[index[name]] = angle
+        return out
+
+    middle = middle_pose()
+    upright = pose(middle, elbow_flex=_reach("elbow_flex", "lower", fraction))
+    leaning = pose(upright, shoulder_lift=_reach("shoulder_lift", "lower", 0.5))
+    return [
+        middle,
+        pose(upright, **{j: _reach(j, "lower", fraction) for j in _SWEEP_GROUP}),
+        pose(upright, **{j: _reach(j, "upper", fraction) for j in _SWEEP_GROUP}),
+        pose(upright, shoulder_lift=_reach("shoulder_lift", "lower", fraction)),
+        pose(upright, shoulder_lift=_reach("shoulder_lift", "upper", fraction)),
+        leaning,
+        pose(leaning, elbow_flex=_reach("elbow_flex", "upper", fraction)),
+        middle,
+    ]
+
+
+def sweep_pose(waypoints: list[np.ndarray], u: float, dwell: float = _DWELL) -> np.ndarray:
+    """The pose at progress `u` (0..1) along the waypoints: equal time per leg, eased in and out, and the
+    `dwell` share of each leg spent still at its end, so a range recorder sampling the encoders sees every
+    range end even when it reads only a few times per leg."""
+    if not 0.0 <= dwell < 1.0:
+        raise ValueError(f"dwell must be in [0, 1), got {dwell}")
+    legs = len(waypoints) - 1
+    x = min(max(u, 0.0), 1.0) * legs
+    leg = min(int(x), legs - 1)
+    s = min((x - leg) / (1.0 - dwell), 1.0)
+    ease = 0.5 - 0.5 * math.cos(math.pi * s)
+    return waypoints[leg] + ease * (waypoints[leg + 1] - waypoints[leg])
+
+
+class FollowerHand:
+    """Holds limp follower joints where it put them, re-placing them `HAND_RATE_HZ` times a second (gravity
+    pulls a limp joint down in well under a second). Joints with torque on are the motor's, not the hand's.
+    Its thread ends on `release()` or once the physics stops."""
+
+    def __init__(self, runner: SimRunner, rate_hz: float = HAND_RATE_HZ) -> None:
+        self._runner = runner
+        self._period = 1.0 / rate_hz
+        self._held: dict[int, float] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def holding(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def place(self, angles: Mapping[int, float]) -> None:
+        """Put joints (JOINTS index -> rad) there now and keep holding them."""
+        with self._lock:
+            self._held.update(angles)
+            held = dict(self._held)
+            start = not self.holding
+            if start:
+                self._stop.clear()
+                self._thread = threading.Thread(target=self._run, name="sim-hand", daemon=True)
+        self._apply(held)
+        if start:
+            assert self._thread is not None
+            self._thread.start()
+
+    def release(self) -> None:
+        """Let go of every joint (limp ones then follow gravity)."""
+        with self._lock:
+            self._held.clear()
+            thread, self._thread = self._thread, None
+        self._stop.set()
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=2.0)
+
+    def _apply(self, held: Mapping[int, float]) -> None:
+        def put(world: SimWorld) -> None:
+            for i, angle in held.items():
+                if not world.torque[i]:
+                    world.data.qpos[world.qadr[i]] = min(max(angle, world.lower[i]), world.upper[i])
+                    world.data.qvel[world.dadr[i]] = 0.0
+            mujoco.mj_forward(world.model, world.data)
+            world.publish()
+
+        self._runner.call(put)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._period):
+            if not self._runner.running:
+                break
+            with self._lock:
+                held = dict(self._held)
+            try:
+                self._apply(held)
+            except (RuntimeError, TimeoutError):  # the runner stopped under us
+                break
 
 
 class VirtualSO101:
@@ -240,3 +377,74 @@ class VirtualSO101:
         for role, path in paths.items():
             save_calibration(path, self.calibration(role))
         return paths
+
+
+    # --------------------------------------------------------------------------------- virtual hand
+    @functools.cached_property
+    def follower_hand(self) -> FollowerHand:
+        """The hand on the follower (made on first use; its thread only runs while it holds joints)."""
+        return FollowerHand(self.runner)
+
+    def joint_degrees(self, role: ArmRole) -> dict[str, float]:
+        """Each joint's angle in degrees (0 = middle of the range, except the gripper: 0 closed..100)."""
+        if role == "follower":
+            angles = self.runner.call(lambda w: list(w.joint_positions()))
+        else:
+            angles = self.leader.positions()
+        return {name: math.degrees(a) for name, a in zip(JOINT_NAMES, angles, strict=True)}
+
+    def move_joints(self, role: ArmRole, degrees: Mapping[str, float]) -> dict[str, float]:
+        """The hand moves the named joints of a limp arm to these angles (degrees, clipped to each joint's
+        range) and holds them there; returns every joint's angle afterwards. Joints with torque on are left
+        to their motor."""
+        unknown = [name for name in degrees if name not in JOINT_NAMES]
+        if unknown:
+            raise ValueError(f"no joint called {', '.join(map(repr, unknown))}; joints: {', '.join(JOINT_NAMES)}")
+        targets = {JOINT_NAMES.index(name): math.radians(value) for name, value in degrees.items()}
+        if role == "follower":
+            self.follower_hand.place(targets)
+        else:
+            angles = self.leader.positions()
+            for i, angle in targets.items():
+                angles[i] = angle
+            self.leader.set_positions(angles)
+        return self.joint_degrees(role)
+
+    def move_to_middle(self, role: ArmRole) -> dict[str, float]:
+        """What the operator does before homing: every joint to the middle of its range, held there."""
+        return self.move_joints(role, dict(zip(JOINT_NAMES, np.degrees(middle_pose()).tolist(), strict=True)))
+
+    def sweep_joints(
+        self,
+        role: ArmRole,
+        seconds: float,
+        stop: threading.Event | None = None,
+        *,
+        fraction: float = SWEEP_FRACTION,
+    ) -> bool:
+        """What the operator does while ranges are recorded: every joint smoothly through most of its range
+        (`fraction` of the way to each end) and back to the middle, taking `seconds`. Blocks; returns False
+        if `stop` was set first. The hand keeps holding the middle pose afterwards."""
+        if seconds <= 0:
+            raise ValueError(f"sweep seconds must be positive, got {seconds}")
+        waypoints = sweep_waypoints(fraction)
+        current = np.radians([self.joint_degrees(role)[name] for name in JOINT_NAMES])
+        waypoints = [current, *waypoints]
+        dwell = min(0.6, max(_DWELL, _MIN_DWELL_S * (len(waypoints) - 1) / seconds))
+        period = 1.0 / HAND_RATE_HZ
+        start = time.monotonic()
+        while True:
+            u = (time.monotonic() - start) / seconds
+            pose = sweep_pose(waypoints, u, dwell)
+            self.move_joints(role, dict(zip(JOINT_NAMES, np.degrees(pose).tolist(), strict=True)))
+            if u >= 1.0:
+                return True
+            if stop is None:
+                time.sleep(period)
+            elif stop.wait(period):
+                return False
+
+    def release(self, role: ArmRole) -> None:
+        """The hand lets go (a limp follower then sinks under gravity; the leader stays where it is)."""
+        if role == "follower" and "follower_hand" in self.__dict__:
+            self.follower_hand.release()

@@ -144,7 +144,7 @@ async def test_calibration_found_shows_the_file() -> None:
 
 async def test_help_screen_lists_every_command_from_the_table() -> None:
     app = make_app()
-    async with app.run_test(size=(120, 60)) as pilot:
+    async with app.run_test(size=(120, 200)) as pilot:  # tall enough to show the whole table unscrolled
         await settle(pilot, app)
         await pilot.press("question_mark")
         await pilot.pause()
