@@ -15,19 +15,20 @@ import logging
 import shutil
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from drivers.cameras.base import Camera, StaleFrameError
+from drivers.cameras.base import Camera
 from drivers.robots.base import Robot, Teleoperator
 from engine.control_loop import ControlLoop, LoopStats
 from engine.dataset.format import IMAGES_PREFIX, build_features
 from engine.dataset.writer import CameraStatus, DatasetWriter, EpisodeInfo, EpisodeRefused
+from engine.frames import FrameGrabber
 from engine.teleop import JogSource
 
 log = logging.getLogger(__name__)
@@ -89,19 +90,6 @@ class RecorderSnapshot:
     message: str | None  # the last notice for the operator (refused episode, redo...)
 
 
-@dataclass
-class _CameraTrack:
-    last_index: int = -1
-    last_image: np.ndarray | None = None
-
-
-@dataclass
-class _Counters:
-    stale: int = 0
-    dropped: int = 0
-    tracks: dict[str, _CameraTrack] = field(default_factory=dict)
-
-
 class Recorder:
     """Records `settings.num_episodes` episodes from `robot` (driven by `leader` or `jog`) into `writer`.
 
@@ -131,7 +119,6 @@ class Recorder:
         self.jog = jog if leader is None else None
         self._on_reset = on_reset
         self._on_finished = on_finished
-        self._stale_timeout_s = stale_timeout_s
         self.fps = writer.fps
         self._joints = list(robot.motors)
         self._cameras: dict[str, Camera] = dict(robot.cameras)
@@ -148,7 +135,7 @@ class Recorder:
         self._phase_ticks = 0
         self._phase_len = 0
         self._task = settings.task
-        self._counters = _Counters(tracks={name: _CameraTrack() for name in self._cameras})
+        self._frames = FrameGrabber(self._cameras, stale_timeout_s)
         self._saved: list[SavedEpisode] = []
         self._saving = threading.Event()
         self._pending_begin = False
@@ -232,37 +219,14 @@ class Recorder:
                     STATE_KEY: np.array([follower[j] for j in self._joints], dtype=np.float32),
                     ACTION_KEY: np.array([action_values[j] for j in self._joints], dtype=np.float32),
                 }
-                for name, cam in self._cameras.items():
-                    frame[IMAGES_PREFIX + name] = self._camera_image(name, cam)
+                for name, image in self._frames.grab().items():
+                    frame[IMAGES_PREFIX + name] = image
                 self.writer.add_frame(frame)
             self._phase_ticks += 1
             if phase is Phase.RECORDING and self._phase_ticks >= self._phase_len:
                 self._end_recording(save=True)
             elif phase is Phase.RESET and self._phase_ticks >= self._phase_len and not self._saving.is_set():
                 self._after_reset()
-
-    def _camera_image(self, name: str, cam: Camera) -> np.ndarray:
-        """The newest frame; a tick that finds no new one reuses the previous (counted as stale), since a
-        dataset frame needs an image at every timestamp. A camera silent for longer than the timeout stops
-        the recording (unplugged), rather than recording a frozen picture."""
-        track = self._counters.tracks[name]
-        frame = cam.latest()
-        if frame is not None and frame.index != track.last_index:
-            if track.last_index >= 0 and frame.index > track.last_index + 1:
-                self._counters.dropped += frame.index - track.last_index - 1
-            track.last_index = frame.index
-            track.last_image = frame.image
-            return frame.image
-        if frame is None or track.last_image is None:
-            cam.read_latest(max_age_ms=self._stale_timeout_s * 1000)  # raises with the camera's reason
-            raise StaleFrameError(f"camera '{name}' has not delivered a frame yet")
-        if (time.perf_counter() - frame.timestamp) > self._stale_timeout_s:
-            raise StaleFrameError(
-                f"camera '{name}' stopped delivering frames ({self._stale_timeout_s:g} s without one): "
-                "check its cable; the episode in progress was not saved"
-            )
-        self._counters.stale += 1
-        return track.last_image
 
     # ----------------------------------------------------------------------------------- phases
     def _begin_episode(self) -> None:
@@ -381,8 +345,8 @@ class Recorder:
                 frames=self.writer.episode_frames,
                 loop=self._loop.stats() if self._loop is not None else None,
                 cameras=tuple(self.writer.camera_status()),
-                stale_frames=self._counters.stale,
-                dropped_frames=self._counters.dropped,
+                stale_frames=self._frames.stale,
+                dropped_frames=self._frames.dropped,
                 saving=self._saving.is_set(),
                 saved=tuple(self._saved),
                 disk_free_bytes=_disk_free(self.writer.root),
@@ -399,12 +363,14 @@ def open_dataset(
     resume: bool = False,
     vcodec: str | None = None,
     repo_id: str | None = None,
+    extra: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> DatasetWriter:
-    """A writer for `robot`'s joints and cameras: a new dataset (`vcodec` default libsvtav1, as LeRobot), or
-    (`resume`) the existing one, refused with a readable diff when its fps, robot type or features differ, or
-    when `vcodec` is given and differs from the codec the dataset was recorded with."""
+    """A writer for `robot`'s joints and cameras (plus `extra` features, e.g. `intervention`): a new dataset
+    (`vcodec` default libsvtav1, as LeRobot), or (`resume`) the existing one, refused with a readable diff when
+    its fps, robot type or features differ, or when `vcodec` is given and differs from the codec the dataset
+    was recorded with."""
     cameras = {name: (cam.height, cam.width) for name, cam in robot.cameras.items()}
-    features = build_features(list(robot.position_features), cameras)
+    features = build_features(list(robot.position_features), cameras, extra=extra)
     if resume:
         return DatasetWriter.resume(root, fps=fps, features=features, robot_type=robot.name, vcodec=vcodec,
                                     repo_id=repo_id)

@@ -20,9 +20,13 @@ from drivers.ports import port_paths
 from drivers.robots.base import Robot, Teleoperator
 from drivers.robots.registry import make_robot, make_teleoperator
 from drivers.sim.virtual_robot import VirtualSO101
+from engine.dataset.format import INTERVENTION_FEATURE
 from engine.profile import ArmConfig, Profile
 from engine.recorder import Recorder, RecordSettings, open_dataset
+from engine.rollout import Rollout, RolloutSettings
+from engine.rollout.runner import INTERVENTION_KEY
 from engine.teleop import JogSource, Teleop, TeleopSnapshot
+from policies.base import Policy
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +67,7 @@ class Session:
         self.leader: Teleoperator | None = None
         self.teleop: Teleop | None = None
         self.recorder: Recorder | None = None
+        self.rollout: Rollout | None = None
         self._lock = threading.RLock()
 
     # ------------------------------------------------------------------------------------ profile
@@ -163,6 +168,7 @@ class Session:
         with self._lock:
             self.stop_teleop()
             self.stop_recording()
+            self.stop_rollout()
             for arm in (self.leader, self.robot):
                 if arm is not None:
                     try:
@@ -246,6 +252,50 @@ class Session:
             recorder.stop()
         if self.sim is not None:
             self.sim.stop_demo()
+
+    # ------------------------------------------------------------------------------------ rollout
+    def start_rollout(
+        self,
+        policy: Policy,
+        settings: RolloutSettings,
+        root: str | Path | None = None,
+        *,
+        resume: bool = False,
+        vcodec: str | None = None,
+        repo_id: str | None = None,
+    ) -> Rollout:
+        """Connect, open the dataset when the strategy records, preflight and start the rollout PAUSED.
+        Raises `PreflightError` (nothing moved) when the policy cannot run on this robot."""
+        with self._lock:
+            if self.rollout is not None and not self.rollout.finished:
+                raise RuntimeError("a rollout is already running: stop it first")
+            self.stop_teleop()
+            if self.recorder is not None:
+                raise RuntimeError("a recording is running: stop it first")
+            self.connect()
+            assert self.robot is not None
+            writer = None
+            if settings.records:
+                if root is None:
+                    raise ValueError(f"the {settings.strategy} strategy records: give it a dataset folder")
+                writer = open_dataset(self.robot, root, settings.fps, resume=resume, vcodec=vcodec,
+                                      repo_id=repo_id, extra={INTERVENTION_KEY: INTERVENTION_FEATURE})
+            jog = None if self.leader is not None else JogSource(list(self.robot.motors))
+            rollout = Rollout(self.robot, policy, settings, leader=self.leader, jog=jog, writer=writer)
+            try:
+                rollout.start()
+            except BaseException:
+                rollout.stop()
+                raise
+            self.rollout = rollout
+            return rollout
+
+    def stop_rollout(self) -> None:
+        """Stop the policy, save what is recorded, finalize, release torque (blocks until done)."""
+        with self._lock:
+            rollout, self.rollout = self.rollout, None
+        if rollout is not None:
+            rollout.stop()
 
     # ------------------------------------------------------------------------------------ status
     def arm_status(self, role: Role, ports: set[str] | None = None) -> ArmStatus:
