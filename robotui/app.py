@@ -14,7 +14,7 @@ import contextlib
 import importlib
 import logging
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from functools import partial
 from typing import Any, ClassVar
 
@@ -265,15 +265,19 @@ class RobotuiApp(App[int]):
     async def action_command(self, name: str) -> None:
         await self.run_action(self.table[name].action)
 
-    async def execute(self, text: str) -> bool:
-        """Run a typed slash command on the current screen. Problems become a one-line notification."""
+    async def execute(self, text: str, on_error: Callable[[str], None] | None = None) -> bool:
+        """Run a typed slash command on the current screen. Problems are one line: a notification, or given
+        to `on_error` (a screen's conversation pane)."""
         try:
             command, argument = self.table.parse(text, self.context)
             if not self.command_enabled(command) and command.namespace == "screen":
                 raise CommandError(f"/{command.name} is not available on this screen")
             action = command.action_with(argument)
         except CommandError as e:
-            self.notify(str(e), severity="warning")
+            if on_error is not None:
+                on_error(str(e))
+            else:
+                self.notify(str(e), severity="warning")
             return False
         log.debug("command %s", text.strip())
         await self.run_action(action)

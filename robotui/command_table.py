@@ -317,15 +317,21 @@ COMMANDS: Sequence[Command] = (
         "pause",
         "Stop moving and hold position",
         "screen.pause",
-        key="space",
         hotkey="<ctrl>+<alt>+p",
         contexts=RUN,
     ),
     Command(
+        "pause-resume",
+        "Pause the policy, or hand control back to it when paused",
+        "screen.pause_resume",
+        key="space",
+        contexts=frozenset({"rollout"}),
+    ),
+    Command(
         "takeover",
-        "Take control with the leader arm; the correction is recorded",
+        "Take control with the leader arm (it first moves to the follower's pose); again: pause",
         "screen.takeover",
-        key="t",
+        key="tab",
         hotkey="<ctrl>+<alt>+k",
         contexts=frozenset({"rollout"}),
     ),
@@ -593,7 +599,7 @@ COMMANDS: Sequence[Command] = (
         "Sim only: the scripted demonstrator moves the virtual leader (on/off)",
         "screen.toggle_demo",
         key="d",
-        contexts=frozenset({"teleop"}),
+        contexts=frozenset({"teleop", "rollout"}),
     ),
     # --- record screen
     Command(
@@ -601,7 +607,7 @@ COMMANDS: Sequence[Command] = (
         "Start recording with the form's settings (after a recording: the form again, to append)",
         "screen.start",
         key="ctrl+s",
-        contexts=frozenset({"record"}),
+        contexts=frozenset({"record", "rollout"}),
     ),
     Command(
         "task",

@@ -38,6 +38,8 @@ PORT_GONE_ERRORS: tuple[type[BaseException], ...] = (serial.SerialException, OSE
 
 # Retries used for configuration and calibration traffic (idempotent writes, EEPROM reads).
 SETUP_RETRIES = 2
+USB_FLOOR_MS = 50.0  # packet-timeout floor on a real port (USB latency)
+PTY_FLOOR_MS = 250.0  # on a pseudo-terminal: an emulated servo is a thread, scheduled late on a busy machine
 
 
 class NormMode(StrEnum):
@@ -153,6 +155,9 @@ class PatientPortMixin:
       packet deadline passes, which keeps the same timeouts.
     - Packet timeout: tx_time*len + tx_time*3 + 50 ms (LeRobot's fix for the Feetech SDK bug gitee IBY2S6,
       where the SDK's formula is far too short); used for Dynamixel too, a 50 ms floor tolerates USB latency.
+      On a pseudo-terminal (the servo emulator, the simulator) the "servo" is a thread of a possibly busy
+      process, not firmware: scheduling stalls of 100 ms happen on a loaded 2-core machine, so the floor is
+      `PTY_FLOOR_MS` there.
     - `clearPort` drops stale input (a late reply to a previous, timed-out request) before each request.
     - The port is opened once with an exclusive lock (a second program on the same arm is refused with a
       clear error instead of interleaving packets), and a baud change reconfigures it in place.
@@ -166,6 +171,7 @@ class PatientPortMixin:
     tx_time_per_byte: float
     packet_start_time: float
     packet_timeout: float
+    floor_ms: float = 50.0
 
     def setupPort(self, cflag_baud: int) -> bool:
         if self.is_open and self.ser is not None:
@@ -181,6 +187,7 @@ class PatientPortMixin:
             self.is_open = True
         self.ser.reset_input_buffer()
         self.tx_time_per_byte = (1000.0 / self.baudrate) * 10.0
+        self.floor_ms = PTY_FLOOR_MS if os.path.realpath(self.port_name).startswith("/dev/pts/") else USB_FLOOR_MS
         return True
 
     def closePort(self) -> None:
@@ -200,7 +207,7 @@ class PatientPortMixin:
 
     def setPacketTimeout(self, packet_length: int) -> None:
         self.packet_start_time = self.getCurrentTime()
-        self.packet_timeout = (self.tx_time_per_byte * packet_length) + (self.tx_time_per_byte * 3.0) + 50.0
+        self.packet_timeout = (self.tx_time_per_byte * packet_length) + (self.tx_time_per_byte * 3.0) + self.floor_ms
 
     def readPort(self, length: int) -> bytes:
         assert self.ser is not None

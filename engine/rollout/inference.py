@@ -65,7 +65,11 @@ class InferenceWorker:
         self._period = 1.0 / fps
         self._camera_for = dict(camera_for)
         self._task = task
-        self._steps = max(1, min(policy.n_action_steps, policy.chunk_size))
+        # With temporal ensembling every prediction of the whole chunk is averaged in; otherwise only the
+        # `n_action_steps` the policy means to execute are planned.
+        ensembling = queue.ensemble_coeff is not None
+        self._continuous = ensembling  # ensembling wants a prediction from every observation it can get
+        self._steps = policy.chunk_size if ensembling else max(1, min(policy.n_action_steps, policy.chunk_size))
         self._latest: RawObservation | None = None
         self._used_tick = -1
         self._cond = threading.Condition()
@@ -120,7 +124,8 @@ class InferenceWorker:
                     return None
                 obs = self._latest
                 fresh = obs is not None and obs.tick > self._used_tick
-                if self._active and fresh and self.queue.remaining(self._now()) <= self._lead_ticks():
+                needed = self._continuous or self.queue.remaining(self._now()) <= self._lead_ticks()
+                if self._active and fresh and needed:
                     assert obs is not None
                     self._used_tick = obs.tick
                     return obs
