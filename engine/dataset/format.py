@@ -19,6 +19,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from engine.dataset import language
+
 CODEBASE_VERSION = "v3.0"
 
 DEFAULT_CHUNK_SIZE = 1000  # files per chunk directory
@@ -81,6 +83,7 @@ def build_features(
     video: bool = True,
     action_features: Mapping[str, Any] | Sequence[str] | None = None,
     extra: Mapping[str, Mapping[str, Any]] | None = None,
+    language_events: bool = False,
 ) -> dict[str, dict[str, Any]]:
     """LeRobot's features dict for a robot: `action`, `observation.state`, one entry per camera, extras, defaults.
 
@@ -88,6 +91,9 @@ def build_features(
     ignored here because cameras come separately) or just the joint keys. Joints become ONE float32 vector
     per side, named by the joint keys, as `lerobot-record` stores them. `action_features` defaults to the same
     joints. `extra` adds features such as `{"intervention": INTERVENTION_FEATURE}` before the defaults.
+    `language_events` appends LeRobot's `language_events` column after them (as LeRobot's annotation tools
+    add it), so questions asked while recording travel with the data; LeRobot 0.4.x cannot load a dataset
+    with a `language` feature, so it is off unless asked for.
     """
     state_names = _joint_names(robot_features)
     action_names = _joint_names(action_features) if action_features is not None else state_names
@@ -110,6 +116,8 @@ def build_features(
         features[key] = {"dtype": ft["dtype"], "shape": list(ft["shape"]), "names": ft.get("names")}
     for key, ft in DEFAULT_FEATURES.items():
         features[key] = dict(ft)
+    if language_events:
+        features[language.LANGUAGE_EVENTS] = dict(language.LANGUAGE_FEATURE)
     check_features(features)
     return features
 
@@ -126,6 +134,13 @@ def check_features(features: Mapping[str, Mapping[str, Any]]) -> None:
         if "/" in key:
             raise ValueError(f"feature name '{key}' contains '/', which LeRobot forbids")
         dtype = ft.get("dtype")
+        if dtype == "language":
+            if key not in language.LANGUAGE_COLUMNS or list(ft.get("shape") or []) != [1]:
+                raise ValueError(
+                    f"feature '{key}': dtype 'language' is only for {' and '.join(language.LANGUAGE_COLUMNS)}"
+                    " with shape [1]"
+                )
+            continue
         if dtype not in ("video", "image") and dtype not in _ARROW_TYPES:
             raise ValueError(f"feature '{key}' has unsupported dtype {dtype!r}")
         shape = ft.get("shape")
@@ -151,9 +166,19 @@ def data_keys(features: Mapping[str, Mapping[str, Any]]) -> list[str]:
     return [k for k, ft in features.items() if ft["dtype"] != "video"]
 
 
+def language_keys(features: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    return [k for k, ft in features.items() if ft["dtype"] == "language"]
+
+
+def stats_keys(features: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """Features with statistics: all but the language columns (text has no mean)."""
+    return [k for k, ft in features.items() if ft["dtype"] != "language"]
+
+
 def frame_keys(features: Mapping[str, Mapping[str, Any]]) -> list[str]:
-    """What a caller hands to `add_frame`: every feature but the defaults the writer fills in."""
-    return [k for k in features if k not in DEFAULT_FEATURES]
+    """What a caller hands to `add_frame`: every feature but the defaults and the language columns, which
+    the writer fills in (language events arrive through `add_language_event`)."""
+    return [k for k, ft in features.items() if k not in DEFAULT_FEATURES and ft["dtype"] != "language"]
 
 
 def comparable_features(features: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -185,9 +210,11 @@ def _hf_value(dtype: str) -> dict[str, Any]:
     return {"dtype": dtype, "_type": "Value"}
 
 
-def hf_feature(ft: Mapping[str, Any]) -> dict[str, Any]:
+def hf_feature(ft: Mapping[str, Any], key: str = "") -> dict[str, Any]:
     """The `datasets` 4.x feature dict for one LeRobot feature (what the `huggingface` metadata holds)."""
     dtype = ft["dtype"]
+    if dtype == "language":
+        return language.column_hf_feature(key)
     if dtype == "image":
         return {"_type": "Image"}
     shape = list(ft["shape"])
@@ -196,8 +223,10 @@ def hf_feature(ft: Mapping[str, Any]) -> dict[str, Any]:
     return {"feature": _hf_value(dtype), "length": int(shape[0]), "_type": "List"}
 
 
-def arrow_type(ft: Mapping[str, Any]) -> pa.DataType:
+def arrow_type(ft: Mapping[str, Any], key: str = "") -> pa.DataType:
     dtype = ft["dtype"]
+    if dtype == "language":
+        return language.column_arrow_type(key)
     if dtype == "image":
         return pa.struct([("bytes", pa.binary()), ("path", pa.string())])
     shape = list(ft["shape"])
@@ -213,8 +242,8 @@ def huggingface_metadata(hf_features: Mapping[str, Any]) -> dict[bytes, bytes]:
 def data_schema(features: Mapping[str, Mapping[str, Any]]) -> pa.Schema:
     """Arrow schema of `data/chunk-XXX/file-YYY.parquet`, with the `huggingface` metadata `datasets` writes."""
     keys = data_keys(features)
-    fields = [pa.field(k, arrow_type(features[k])) for k in keys]
-    return pa.schema(fields, metadata=huggingface_metadata({k: hf_feature(features[k]) for k in keys}))
+    fields = [pa.field(k, arrow_type(features[k], k)) for k in keys]
+    return pa.schema(fields, metadata=huggingface_metadata({k: hf_feature(features[k], k) for k in keys}))
 
 
 def hf_feature_from_arrow(t: pa.DataType) -> dict[str, Any]:
@@ -253,8 +282,8 @@ def episodes_schema(features: Mapping[str, Mapping[str, Any]]) -> pa.Schema:
             pa.field(f"videos/{key}/from_timestamp", pa.float64()),
             pa.field(f"videos/{key}/to_timestamp", pa.float64()),
         ]
-    for key, ft in features.items():
-        fields += [pa.field(f"stats/{key}/{s}", stat_arrow_type(ft, s)) for s in STAT_NAMES]
+    for key in stats_keys(features):
+        fields += [pa.field(f"stats/{key}/{s}", stat_arrow_type(features[key], s)) for s in STAT_NAMES]
     fields += [
         pa.field("meta/episodes/chunk_index", pa.int64()),
         pa.field("meta/episodes/file_index", pa.int64()),

@@ -24,6 +24,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from engine.dataset.format import CODEBASE_VERSION, INFO_PATH, STATS_PATH, TASKS_PATH
+from engine.dataset.language import LANGUAGE_EVENTS, LanguageRow, decode_rows
 
 EPISODES_DIR = "meta/episodes"
 TIMESTAMP_TOLERANCE_S = 1e-4
@@ -467,6 +468,19 @@ class LeRobotDatasetReader:
         while len(self._frames_cache) > 8:
             self._frames_cache.popitem(last=False)
         return out
+
+    def language_events(self, episode_index: int) -> dict[int, list[LanguageRow]]:
+        """frame_index -> the `language_events` rows emitted on that frame (frames without events left out;
+        empty when the dataset has no such column). Tool calls come back parsed from JSON."""
+        self.episode(episode_index)  # IndexError for an unknown episode
+        if LANGUAGE_EVENTS not in self.features:
+            return {}
+        table = self._episode_table(int(episode_index), [LANGUAGE_EVENTS, "frame_index"])
+        if LANGUAGE_EVENTS not in table.column_names:
+            return {}
+        frames = table["frame_index"].to_pylist()
+        cells = table[LANGUAGE_EVENTS].to_pylist()
+        return {int(f): decode_rows(c) for f, c in zip(frames, cells, strict=True) if c}
 
     def _episode_table(self, episode_index: int, keys: list[str]) -> pa.Table:
         path = self.data_path(episode_index)

@@ -22,6 +22,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from engine.dataset import language
 from engine.dataset.format import (
     DEFAULT_FEATURES,
     INFO_PATH,
@@ -291,6 +292,16 @@ class _Checker:
                     "fix its shape",
                 )
                 ok = False
+            elif dtype == "language" and key not in language.LANGUAGE_COLUMNS:
+                self.add(
+                    "error",
+                    "feature",
+                    INFO_PATH,
+                    f"feature {key!r} has dtype 'language', which LeRobot reserves for "
+                    f"{' and '.join(language.LANGUAGE_COLUMNS)}",
+                    "rename the feature or fix its dtype",
+                )
+                ok = False
             elif dtype in ("video", "image") and (len(shape) != 3 or shape[2] not in (1, 3)):
                 self.add(
                     "error",
@@ -556,6 +567,8 @@ class _Checker:
             ]
             table = pq.read_table(path, columns=wanted)
             self._check_rows(path, table, rows)
+            if language.LANGUAGE_EVENTS in schema.names and self.features.get(language.LANGUAGE_EVENTS):
+                self._check_language_events(path)
             if "index" in table.column_names:
                 index_columns.append((path, table["index"].to_numpy()))
         self._check_global_index(index_columns)
@@ -582,7 +595,7 @@ class _Checker:
             )
         for key in expected:
             if key in schema.names:
-                problem = _type_mismatch(schema.field(key).type, self.features[key])
+                problem = _type_mismatch(schema.field(key).type, self.features[key], key)
                 if problem:
                     self.add(
                         "error",
@@ -682,6 +695,36 @@ class _Checker:
                         where,
                         f"frames use tasks {[self.tasks[t] for t in used]} but meta/episodes lists {row['tasks']}",
                         REPAIR_FIX,
+                    )
+
+    def _check_language_events(self, path: Path) -> None:
+        """Each event row as LeRobot's resolvers need it: a known style, and a camera exactly when the style
+        is view-dependent (`vqa`, `trace`), naming one of this dataset's cameras."""
+        cameras = {k for k, ft in self.features.items() if ft.get("dtype") in ("video", "image")}
+        table = pq.read_table(path, columns=["episode_index", "frame_index", language.LANGUAGE_EVENTS])
+        if language.type_problem(language.LANGUAGE_EVENTS, table.schema.field(language.LANGUAGE_EVENTS).type):
+            return  # reported by the schema check
+        cells = table[language.LANGUAGE_EVENTS].to_pylist()
+        places = zip(table["episode_index"].to_pylist(), table["frame_index"].to_pylist(), strict=True)
+        for (ep, frame), cell in zip(places, cells, strict=True):
+            for row in cell or []:
+                style, camera = row.get("style"), row.get("camera")
+                what = None
+                if style is not None and style not in language.EVENT_STYLES:
+                    what = f"style {style!r} is not an event style ({', '.join(sorted(language.EVENT_STYLES))})"
+                elif style in language.VIEW_DEPENDENT_STYLES and camera not in cameras:
+                    what = f"a {style!r} row needs the camera it is about, one of {sorted(cameras)}; got {camera!r}"
+                elif style not in language.VIEW_DEPENDENT_STYLES and camera is not None:
+                    what = f"a {style!r} row must not name a camera (got {camera!r})"
+                elif not row.get("role"):
+                    what = "a row has no role"
+                if what:
+                    self.add(
+                        "error",
+                        "language-row",
+                        f"{_ep_where(self.rel(path), ep)}, frame {frame}",
+                        f"{language.LANGUAGE_EVENTS}: {what}",
+                        "fix or drop the row (LeRobot's language resolvers reject it)",
                     )
 
     def _check_global_index(self, columns: list[tuple[Path, np.ndarray]]) -> None:
@@ -996,9 +1039,11 @@ class _Checker:
             )
 
 
-def _type_mismatch(actual: pa.DataType, ft: dict[str, Any]) -> str | None:
+def _type_mismatch(actual: pa.DataType, ft: dict[str, Any], key: str) -> str | None:
     """Why an arrow column type cannot hold the feature, or None when it can."""
     dtype, shape = ft.get("dtype"), list(ft.get("shape") or [1])
+    if dtype == "language":
+        return language.type_problem(key, actual)
     if dtype == "image":
         ok = pa.types.is_struct(actual) and actual.get_field_index("bytes") >= 0
         return None if ok else f"type {actual} is not the image struct {{bytes, path}}"

@@ -33,6 +33,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from engine.dataset import format as fmt
+from engine.dataset import language
 from engine.dataset.recovery import RecoveryReport, load_episode_rows, recover, recover_locked
 
 __all__ = [
@@ -41,6 +42,7 @@ __all__ = [
     "DatasetWriter",
     "EpisodeInfo",
     "EpisodeRefused",
+    "LanguageAnchor",
     "recover",
 ]
 from engine.dataset.stats import (
@@ -152,6 +154,15 @@ class _ParquetAppender:
         self.tmp.unlink(missing_ok=True)
 
 
+@dataclass(frozen=True)
+class LanguageAnchor:
+    """A frame of an episode in progress that language events can be attached to later (e.g. the frame a
+    question was asked on, once the answer arrives)."""
+
+    episode_index: int
+    frame_index: int
+
+
 @dataclass
 class _Episode:
     index: int
@@ -161,6 +172,7 @@ class _Episode:
     data: _ParquetAppender
     videos: dict[str, VideoAppender]
     frame_tasks: list[str] = field(default_factory=list)
+    events: dict[int, list[language.LanguageRow]] = field(default_factory=dict)  # frame index -> rows
 
     @property
     def length(self) -> int:
@@ -382,6 +394,11 @@ class DatasetWriter:
         return self._episode is not None
 
     @property
+    def records_language(self) -> bool:
+        """Whether the dataset has a `language_events` column (declared when it was created)."""
+        return language.LANGUAGE_EVENTS in self.features
+
+    @property
     def episode_frames(self) -> int:
         ep = self._episode
         return ep.length if ep is not None else 0
@@ -506,6 +523,47 @@ class DatasetWriter:
                 ep.columns[key].append(arr)
             ep.frame_tasks.append(str(task))
 
+    def language_anchor(self) -> LanguageAnchor | None:
+        """The frame being recorded now (the last one added; frame 0 before any), or None when no episode is
+        in progress or the dataset has no `language_events` column."""
+        with self._lock:
+            ep = self._episode
+            if ep is None or not self.records_language:
+                return None
+            return LanguageAnchor(ep.index, max(ep.length - 1, 0))
+
+    def add_language_event(
+        self, rows: language.LanguageRow | list[language.LanguageRow], *, at: LanguageAnchor | None = None
+    ) -> bool:
+        """Attach `language_events` rows (built with `engine.dataset.language.event_row`) to a frame of the
+        episode in progress: `at` (from `language_anchor`), else the frame being recorded now. Safe to call
+        from any thread while the control loop adds frames.
+
+        Returns False, recording nothing, when the rows cannot go where they belong: no `language_events`
+        column, no episode in progress, or the anchored episode already ended (saved or discarded). Raises
+        LanguageRowError for a row LeRobot would reject (e.g. a `vqa` row whose camera is not a camera here).
+        """
+        batch = [rows] if isinstance(rows, dict) else list(rows)
+        for row in batch:
+            language.check_camera(row.get("style"), row.get("camera"))
+            camera = row.get("camera")
+            if camera is not None and camera not in self.video_keys:
+                raise language.LanguageRowError(
+                    f"camera {camera!r} is not a camera of this dataset ({', '.join(self.video_keys) or 'none'})"
+                )
+        with self._lock:
+            ep = self._episode
+            if ep is None or not self.records_language:
+                return False
+            if at is None:
+                frame = max(ep.length - 1, 0)
+            elif at.episode_index != ep.index:
+                return False
+            else:
+                frame = at.frame_index
+            ep.events.setdefault(frame, []).extend(dict(r) for r in batch)
+        return True
+
     def discard_episode(self) -> None:
         """Drop the episode in progress (redo): encoders cancelled, their files removed, nothing written."""
         with self._lock:
@@ -579,7 +637,7 @@ class DatasetWriter:
                     f"videos/{key}/from_timestamp": video_plan[key][2],
                     f"videos/{key}/to_timestamp": (cur.units + length) / self.fps,
                 }
-            row |= flatten_stats({k: ep_stats[k] for k in self.features})
+            row |= flatten_stats({k: ep_stats[k] for k in fmt.stats_keys(self.features)})
             row |= {"meta/episodes/chunk_index": meta.chunk, "meta/episodes/file_index": meta.file}
             meta_table = pa.Table.from_pylist([row], schema=self._episodes_schema)
             meta_path = self.root / fmt.chunk_file_path(fmt.DEFAULT_EPISODES_PATH, meta.chunk, meta.file)
@@ -659,7 +717,14 @@ class DatasetWriter:
             "task_index": np.array([task_ids[t] for t in ep.frame_tasks], dtype=np.int64),
         }
         columns = {}
-        for key in fmt.data_keys(self.features):
+        numeric = [k for k in fmt.data_keys(self.features) if self.features[k]["dtype"] != "language"]
+        for key in fmt.language_keys(self.features):
+            # Events anchored past the last frame (the episode ended first) belong to the last frame.
+            per_frame: list[list[language.LanguageRow]] = [[] for _ in range(length)]
+            for index, rows in sorted(ep.events.items()):
+                per_frame[min(index, length - 1)].extend(rows)
+            columns[key] = language.events_column(per_frame)
+        for key in numeric:
             arr = arrays[key]
             ft = self.features[key]
             if list(ft["shape"]) == [1]:
@@ -669,7 +734,7 @@ class DatasetWriter:
                     pa.array(arr.reshape(-1)), int(ft["shape"][0])
                 )
         table = pa.table(columns, schema=self._data_schema)
-        stats = {k: numeric_stats(arrays[k].reshape(length, -1)) for k in fmt.data_keys(self.features)}
+        stats = {k: numeric_stats(arrays[k].reshape(length, -1)) for k in numeric}
         return table, stats
 
     def _limit(self, kind: str) -> float:
@@ -733,14 +798,17 @@ def _refuse_images(features: Mapping[str, Mapping[str, Any]]) -> None:
 def compatibility_diff(
     info: Mapping[str, Any], *, fps: int, features: Mapping[str, Mapping[str, Any]], robot_type: str | None
 ) -> list[str]:
-    """Readable differences between a dataset's info.json and a new session (empty when compatible)."""
+    """Readable differences between a dataset's info.json and a new session (empty when compatible).
+
+    The language columns are left out: a resumed dataset keeps the ones it was created with (the writer
+    follows its info.json; `records_language` says whether questions can be recorded into it)."""
     diffs: list[str] = []
     if int(info["fps"]) != fps:
         diffs.append(f"fps: dataset {info['fps']}, now {fps}")
     if info.get("robot_type") != robot_type:
         diffs.append(f"robot_type: dataset {info.get('robot_type')!r}, now {robot_type!r}")
-    old = fmt.comparable_features(info["features"])
-    new = fmt.comparable_features(features)
+    old = fmt.comparable_features(_without_language(info["features"]))
+    new = fmt.comparable_features(_without_language(features))
     for key in new:
         if key not in old:
             diffs.append(f"features: {key} missing in the dataset")
@@ -752,6 +820,10 @@ def compatibility_diff(
             if old[key][attr] != new[key][attr]:
                 diffs.append(f"features: {key} {attr}: dataset {old[key][attr]}, now {new[key][attr]}")
     return diffs
+
+
+def _without_language(features: Mapping[str, Mapping[str, Any]]) -> dict[str, Mapping[str, Any]]:
+    return {k: ft for k, ft in features.items() if k not in language.LANGUAGE_COLUMNS}
 
 
 def _resume_encoding(
