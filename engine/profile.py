@@ -102,6 +102,8 @@ class Profile:
     """Where datasets go; None means LeRobot's default ($HF_LEROBOT_HOME)."""
     sim: bool = False
     """Run against the virtual SO-101 (emulated servos + MuJoCo) instead of hardware."""
+    vqa_model: str | None = None
+    """The vision-language model for /question: a local folder or a Hub id; None means the default."""
 
     def dataset_root_path(self) -> Path:
         if self.dataset_root:
@@ -253,6 +255,7 @@ _PROFILE_KEYS = {
     "max_relative_target",
     "dataset_root",
     "sim",
+    "vqa_model",
 }
 
 
@@ -271,6 +274,9 @@ def profile_from_dict(name: str, data: Mapping[str, Any]) -> Profile:
     dataset_root = data.get("dataset_root")
     if dataset_root is not None and not isinstance(dataset_root, str):
         raise ProfileError(f"dataset_root must be a path string, got {dataset_root!r}", field="dataset_root")
+    vqa_model = data.get("vqa_model")
+    if vqa_model is not None and not isinstance(vqa_model, str):
+        raise ProfileError(f"vqa_model must be a folder or Hub id string, got {vqa_model!r}", field="vqa_model")
     sim = data.get("sim", False)
     if not isinstance(sim, bool):
         raise ProfileError(f"sim must be true or false, got {sim!r}", field="sim")
@@ -287,6 +293,7 @@ def profile_from_dict(name: str, data: Mapping[str, Any]) -> Profile:
         max_relative_target=mrt,
         dataset_root=dataset_root or None,
         sim=sim,
+        vqa_model=vqa_model or None,
     )
     return validate(profile)
 
@@ -302,6 +309,8 @@ def profile_to_dict(profile: Profile) -> dict[str, Any]:
         data["max_relative_target"] = profile.max_relative_target
     if profile.dataset_root:
         data["dataset_root"] = profile.dataset_root
+    if profile.vqa_model:
+        data["vqa_model"] = profile.vqa_model
     data["robot"] = {"type": profile.robot.type, "port": profile.robot.port, "id": profile.robot.id}
     data["teleop"] = {"type": profile.teleop.type, "port": profile.teleop.port, "id": profile.teleop.id}
     if profile.cameras:
@@ -595,6 +604,7 @@ def form_fields() -> tuple[FormField, ...]:
         ),
         FormField("dataset_root", "Dataset root", "empty = LeRobot default ($HF_LEROBOT_HOME)"),
         FormField("cameras", "Cameras (JSON)", 'e.g. {"front": {"type": "opencv", "index_or_path": 0}}'),
+        FormField("vqa_model", "Scene-question model", "folder or Hub id; empty = SmolVLM2-500M-Video-Instruct"),
     )
 
 
@@ -613,6 +623,7 @@ def profile_to_form(profile: Profile) -> dict[str, str]:
         "max_relative_target": "" if mrt is None else json.dumps(mrt),
         "dataset_root": profile.dataset_root or "",
         "cameras": json.dumps(profile.cameras) if profile.cameras else "",
+        "vqa_model": profile.vqa_model or "",
     }
 
 
@@ -643,5 +654,6 @@ def profile_from_form(base: Profile, values: Mapping[str, str]) -> Profile:
         else None,
         dataset_root=values["dataset_root"].strip() or None,
         cameras=cameras,
+        vqa_model=values.get("vqa_model", "").strip() or None,
     )
     return validate(profile)

@@ -364,13 +364,14 @@ def open_dataset(
     vcodec: str | None = None,
     repo_id: str | None = None,
     extra: Mapping[str, Mapping[str, Any]] | None = None,
+    language_events: bool = False,
 ) -> DatasetWriter:
     """A writer for `robot`'s joints and cameras (plus `extra` features, e.g. `intervention`): a new dataset
     (`vcodec` default libsvtav1, as LeRobot), or (`resume`) the existing one, refused with a readable diff when
     its fps, robot type or features differ, or when `vcodec` is given and differs from the codec the dataset
     was recorded with."""
     cameras = {name: (cam.height, cam.width) for name, cam in robot.cameras.items()}
-    features = build_features(list(robot.position_features), cameras, extra=extra)
+    features = build_features(list(robot.position_features), cameras, extra=extra, language_events=language_events)
     if resume:
         return DatasetWriter.resume(root, fps=fps, features=features, robot_type=robot.name, vcodec=vcodec,
                                     repo_id=repo_id)

@@ -26,6 +26,7 @@ from engine.recorder import Recorder, RecordSettings, open_dataset
 from engine.rollout import Rollout, RolloutSettings
 from engine.rollout.runner import INTERVENTION_KEY
 from engine.teleop import JogSource, Teleop, TeleopSnapshot
+from engine.vqa import DEFAULT_MODEL, VLMSettings, VQAService
 from policies.base import Policy
 
 log = logging.getLogger(__name__)
@@ -68,6 +69,8 @@ class Session:
         self.teleop: Teleop | None = None
         self.recorder: Recorder | None = None
         self.rollout: Rollout | None = None
+        self.vqa: VQAService | None = None
+        self.output_dir = Path("outputs")  # question overlays go to <output_dir>/vqa/, as LeRobot's outputs/
         self._lock = threading.RLock()
 
     # ------------------------------------------------------------------------------------ profile
@@ -263,8 +266,10 @@ class Session:
         resume: bool = False,
         vcodec: str | None = None,
         repo_id: str | None = None,
+        language_events: bool = False,
     ) -> Rollout:
-        """Connect, open the dataset when the strategy records, preflight and start the rollout PAUSED.
+        """Connect, open the dataset when the strategy records (with `language_events`, scene questions are
+        recorded in it: LeRobot >= 0.5 reads that column, 0.4 does not), preflight and start the rollout PAUSED.
         Raises `PreflightError` (nothing moved) when the policy cannot run on this robot."""
         with self._lock:
             if self.rollout is not None and not self.rollout.finished:
@@ -279,7 +284,8 @@ class Session:
                 if root is None:
                     raise ValueError(f"the {settings.strategy} strategy records: give it a dataset folder")
                 writer = open_dataset(self.robot, root, settings.fps, resume=resume, vcodec=vcodec,
-                                      repo_id=repo_id, extra={INTERVENTION_KEY: INTERVENTION_FEATURE})
+                                      repo_id=repo_id, extra={INTERVENTION_KEY: INTERVENTION_FEATURE},
+                                      language_events=language_events)
             jog = None if self.leader is not None else JogSource(list(self.robot.motors))
             rollout = Rollout(self.robot, policy, settings, leader=self.leader, jog=jog, writer=writer)
             try:
@@ -296,6 +302,15 @@ class Session:
             rollout, self.rollout = self.rollout, None
         if rollout is not None:
             rollout.stop()
+
+    # ------------------------------------------------------------------------------------ scene questions
+    def vqa_service(self) -> VQAService:
+        """The vision-language model service (the model itself loads with the first question)."""
+        with self._lock:
+            if self.vqa is None:
+                model = self._profile.vqa_model or DEFAULT_MODEL
+                self.vqa = VQAService(VLMSettings(model=model), output_dir=self.output_dir)
+            return self.vqa
 
     # ------------------------------------------------------------------------------------ status
     def arm_status(self, role: Role, ports: set[str] | None = None) -> ArmStatus:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual import on, work
@@ -24,9 +25,14 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.widgets import Button, ContentSwitcher, Footer, Header, Static
 
+from drivers.cameras.base import CameraError
 from engine.dataset.format import INFO_PATH
+from engine.dataset.writer import LanguageAnchor
 from engine.rollout import Mode, PreflightError, Rollout, RolloutSnapshot
+from engine.vqa import VQABusy, VQAResult, VQAState
+from engine.vqa.cameras import latest_frames
 from screens.base import RobotuiScreen
+from screens.widgets.camera_choice import CameraChoice
 from screens.widgets.camera_preview import CameraPreview
 from screens.widgets.command_bar import CommandBar
 from screens.widgets.conversation import Conversation
@@ -88,6 +94,14 @@ class RolloutScreen(RobotuiScreen):
             super().__init__()
             self.error = error
             self.field = field
+
+    class Answered(Message):
+        def __init__(self, line: str, result: VQAResult, anchor: LanguageAnchor | None, drawn: bool = False) -> None:
+            super().__init__()
+            self.line = line
+            self.result = result
+            self.anchor = anchor
+            self.drawn = drawn  # drawn after the operator chose the camera: the answer is already shown
 
     class Stopped(Message):
         def __init__(self, snapshot: RolloutSnapshot) -> None:
@@ -176,7 +190,8 @@ class RolloutScreen(RobotuiScreen):
             with self._handoff:
                 if self._closed:
                     return
-                rollout = self.session.start_rollout(policy, request.settings, request.root, resume=resumed)
+                rollout = self.session.start_rollout(policy, request.settings, request.root, resume=resumed,
+                                                     language_events=request.questions)
             self.post_message(self.Started(rollout, resumed))
         except FormError as e:
             self.post_message(self.StartFailed(str(e), e.field))
@@ -275,12 +290,92 @@ class RolloutScreen(RobotuiScreen):
         self._run("/redo", lambda: self.rollout.redo())  # type: ignore[union-attr]
 
     def action_subtask(self, text: str | None = None) -> None:
-        rollout = self.rollout
-        if text is None:
-            current = rollout.snapshot().subtask if rollout is not None else None
-            self.conversation.command("/subtask", f"subtask: {current or '(none: the policy follows the task)'}")
+        """With text: the instruction a language-conditioned policy is given. Alone: ask the model which
+        subtask of the task is in progress."""
+        if text is not None:
+            self._run(f"/subtask {text}", lambda: self.rollout.set_subtask(text))  # type: ignore[union-attr]
             return
-        self._run(f"/subtask {text}", lambda: self.rollout.set_subtask(text))  # type: ignore[union-attr]
+        self._ask("/subtask", None)
+
+    # ------------------------------------------------------------------------------------ scene questions
+    def action_question(self, text: str) -> None:
+        """`/question <text>` pauses the policy first; `/question --run <text>` lets it keep running."""
+        keep_running = text.startswith("--run ")
+        self._ask(f"/question {text}", text.removeprefix("--run ").strip(), keep_running=keep_running)
+
+    def _ask(self, line: str, question: str | None, *, keep_running: bool = False) -> None:
+        """Ask about every camera's frame of this moment; `question` None asks for the current subtask."""
+        rollout = self.rollout
+        conv = self.conversation
+        if rollout is None or self.state != "running":
+            conv.error(f"{line}: load a policy first (the form's button, or ctrl+s)")
+            return
+        robot = self.session.robot
+        service = self.session.vqa_service()
+        try:
+            frames = latest_frames(robot.cameras if robot is not None else {}, timeout_s=1.0)
+            anchor = rollout.language_anchor()
+            if question is None:
+                future = service.ask_subtask(rollout.task, frames)
+            else:
+                future = service.ask(question, frames)
+        except (VQABusy, ValueError, CameraError) as e:
+            conv.error(f"{line}: {e}")
+            return
+        held = ""
+        if not keep_running and rollout.mode is Mode.AUTONOMOUS:
+            rollout.pause()
+            held = "; the arm holds still (/question --run keeps the policy going)"
+        status = service.status()
+        loading = "" if status.state is VQAState.READY else f" (loading it first: {status.message})"
+        conv.command(line, f"asking {service.settings.model} about {', '.join(frames)}{loading}{held}")
+        self._await_answer(line, future, anchor)
+
+    @work(thread=True, group="vqa")
+    def _await_answer(self, line: str, future: Future[VQAResult], anchor: LanguageAnchor | None) -> None:
+        self.post_message(self.Answered(line, future.result(), anchor))
+
+    @work(thread=True, group="vqa")
+    def _draw(self, line: str, result: VQAResult, camera: str, anchor: LanguageAnchor | None) -> None:
+        service = self.session.vqa_service()
+        self.post_message(self.Answered(line, service.draw(result, camera), anchor, drawn=True))
+
+    @on(Answered)
+    def _answered(self, event: Answered) -> None:
+        result, conv = event.result, self.conversation
+        if result.error:
+            conv.error(f"{event.line}: {result.error}")
+            return
+        if result.needs_camera:
+            conv.answer(result.question, result.text, result.elapsed_s, extra="points on which camera?")
+
+            def chosen(camera: str | None) -> None:
+                if camera is None:
+                    self._record(event.anchor, result)
+                else:
+                    self._draw(event.line, result, camera, event.anchor)
+
+            self.app.push_screen(CameraChoice(list(result.cameras), result.text), chosen)
+            return
+        if not event.drawn:
+            conv.answer(result.question, result.text, result.elapsed_s)
+        if result.overlay is not None:
+            overlay = result.overlay
+            for preview in self.query(CameraPreview):
+                if preview.camera is not None and preview.camera.name == overlay.camera:
+                    preview.show_still(overlay.image, caption=f"answer to: {result.question[:40]}")
+            where = f" — saved {overlay.path}" if overlay.path is not None else ""
+            conv.note(f"drawn on {overlay.camera}{where}")
+        self._record(event.anchor, result)
+
+    def _record(self, anchor: LanguageAnchor | None, result: VQAResult) -> None:
+        """While recording, the question and the answer go into the dataset on the frame it was asked at."""
+        if anchor is None or self.rollout is None:
+            return
+        if self.rollout.add_language_event(result.language_rows(), anchor):
+            self.conversation.note(f"recorded in episode {anchor.episode_index} at frame {anchor.frame_index}")
+        else:
+            self.conversation.note("not recorded: that episode had already ended")
 
     def action_toggle_demo(self) -> None:
         sim = self.session.sim

@@ -29,7 +29,8 @@ import numpy as np
 from drivers.robots.base import Robot, Teleoperator
 from engine.control_loop import ControlLoop, LoopStats
 from engine.dataset.format import ACTION_KEY, IMAGES_PREFIX, STATE_KEY
-from engine.dataset.writer import CameraStatus, DatasetWriter
+from engine.dataset.language import LanguageRow
+from engine.dataset.writer import CameraStatus, DatasetWriter, LanguageAnchor
 from engine.frames import FrameGrabber
 from engine.recorder import SavedEpisode
 from engine.rollout.actions import ActionQueue
@@ -201,7 +202,7 @@ class Rollout:
         state = np.array([present[j] for j in self._joints], dtype=np.float32)
         self.preflight = preflight(self.policy, self._joints, cameras, state)
         for line in self.preflight.report():
-            log.info("preflight: %s", line)
+            log.debug("preflight: %s", line)  # the screen and the CLI show the report themselves
         self._hold = present
         self.robot.set_torque(True)
         self.worker = InferenceWorker(
@@ -300,6 +301,15 @@ class Rollout:
             return "subtask cleared: the policy follows the task"
         note = "" if self.policy.language_conditioned else " (this policy ignores language)"
         return f"subtask: {self._subtask}{note}"
+
+    # ------------------------------------------------------------------------------------ scene questions
+    def language_anchor(self) -> LanguageAnchor | None:
+        """The frame being recorded now, to attach a question asked now to (None: not recording questions)."""
+        return self.feed.writer.language_anchor() if self.feed is not None else None
+
+    def add_language_event(self, rows: list[LanguageRow], at: LanguageAnchor) -> bool:
+        """Record a question and its answer on the frame it was asked at; False once that episode ended."""
+        return self.feed is not None and self.feed.writer.add_language_event(rows, at=at)
 
     def _request(self, name: str, argument: Any = None) -> None:
         if self.finished or self._finishing:

@@ -106,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
     out.print(f"loading policy {escape(args.policy)} on {args.device}…")
     try:
         policy = load_policy(args.policy, device=args.device)
-    except (OSError, ValueError, RuntimeError, KeyError) as e:
+    except Exception as e:  # the checkpoint layer's errors say what is wrong with the files and what to do
         err.print(f"[bold red]robotui rollout: cannot load the policy:[/] {escape(str(e))}")
         return EXIT_USAGE
     return _rollout(args, profile, policy, settings, root, out, err)
@@ -146,7 +146,7 @@ def _rollout(args: argparse.Namespace, profile: Profile, policy: Policy, setting
         for line in rollout.snapshot().preflight:
             out.print(f"preflight: {escape(line)}")
         out.print(f"ready, paused ({settings.strategy}); task: {escape(settings.task or '(none)')}. "
-                  "Commands: /action [task|seconds], /pause, /takeover, /resume, /save, /redo, /stop, /help")
+                  + escape("Commands: /action [task|seconds], /pause, /takeover, /resume, /save, /redo, /stop, /help"))
         if args.start:
             out.print(f"> /action: {rollout.action()}")
         ended = _steer(rollout, args.duration, stop, out)
@@ -212,7 +212,7 @@ def execute(rollout: Rollout, line: str, out: Console) -> bool:
         if name == "help":
             for c in TABLE.in_context(CONTEXT):
                 if c.namespace == "screen":
-                    out.print(f"  {c.usage:<28} {c.help}")
+                    out.print(escape(f"  {c.usage:<28} {c.help}"))
             return True
         handlers = {
             "action": lambda: rollout.action(argument),

@@ -207,6 +207,18 @@ class CameraPreview(Widget):
         self.frames_painted = 0
         self.frames_converted = 0
         self.convert_seconds = 0.0
+        self._still: tuple[np.ndarray, float, str] | None = None  # image, shown until, caption
+        self._still_serial = 0
+
+    def show_still(self, image: np.ndarray, seconds: float = 10.0, caption: str = "still") -> None:
+        """Show `image` instead of the live picture for `seconds` (a scene question's overlay)."""
+        self._still_serial += 1
+        self._still = (image, time.perf_counter() + seconds, caption)
+
+    @property
+    def still_caption(self) -> str | None:
+        still = self._still
+        return still[2] if still is not None and time.perf_counter() < still[1] else None
 
     # --- public state
     @property
@@ -298,6 +310,11 @@ class CameraPreview(Widget):
                     self._pending = False
 
     def _sample(self, camera: PreviewSource | None) -> tuple[Frame | None, str | None]:
+        still = self._still
+        if still is not None:
+            if time.perf_counter() < still[1]:
+                return Frame(image=still[0], timestamp=time.perf_counter(), index=-self._still_serial), None
+            self._still = None
         if camera is None:
             return None, "no camera"
         frame = camera.latest()
@@ -367,6 +384,8 @@ class CameraPreview(Widget):
         source = camera.stats.fps if camera is not None else 0.0
         if self.mode == "off":
             self.border_title = f"{self.label} · source {source:.0f} fps"
+        elif self.still_caption is not None:
+            self.border_title = f"{self.label} · {self.still_caption}"
         else:
             self.border_title = f"{self.label} · preview {self.preview_fps:.0f} fps · source {source:.0f} fps"
 

@@ -28,6 +28,7 @@ class RolloutRequest:
     device: str
     settings: RolloutSettings
     root: Path | None
+    questions: bool = False  # record /question answers in the dataset (language_events)
 
 
 def field_id(name: str) -> str:
@@ -52,7 +53,7 @@ def parse_form(values: Mapping[str, str], fps: int) -> RolloutRequest:
     except ValueError as e:
         raise FormError(str(e), "strategy") from None
     root = Path(root_text).expanduser().absolute() if strategy != "base" else None
-    return RolloutRequest(policy, device, settings, root)
+    return RolloutRequest(policy, device, settings, root, questions=root is not None and values.get("questions") == "1")
 
 
 class RolloutForm(VerticalScroll):
@@ -64,7 +65,9 @@ class RolloutForm(VerticalScroll):
     RolloutForm .form-row > Input { background: $boost; }
     RolloutForm .form-row > Input:focus { background: $primary 25%; }
     RolloutForm .form-help { color: $text-muted; padding-left: 20; height: auto; }
-    RolloutForm #rollout-continuous { margin-left: 20; margin-top: 1; border: none; padding: 0; }
+    RolloutForm #rollout-continuous, RolloutForm #rollout-questions {
+        margin-left: 20; margin-top: 1; border: none; padding: 0;
+    }
     RolloutForm #rollout-robot { margin-top: 1; height: auto; }
     RolloutForm #form-error { color: $error; height: auto; margin-top: 1; }
     RolloutForm #rollout-buttons { height: auto; align-horizontal: right; }
@@ -106,6 +109,9 @@ class RolloutForm(VerticalScroll):
         yield from self._row("root", "dataset folder")
         yield Checkbox("dagger: record every frame with the intervention column (continuous), not only takeovers",
                        self.values.get("continuous") == "1", id=field_id("continuous"))
+        yield Checkbox("record /question answers in the dataset (language_events: LeRobot ≥ 0.5 reads them, 0.4 "
+                       "cannot load such a dataset)", self.values.get("questions", "1") == "1",
+                       id=field_id("questions"))
         yield Static(self.robot_line, id="rollout-robot")
         yield Static(id="form-error")
         with Horizontal(id="rollout-buttons"):
@@ -115,7 +121,8 @@ class RolloutForm(VerticalScroll):
         values = {name: self.query_one(f"#{field_id(name)}", Input).value for name in TEXT_FIELDS}
         for name in ("device", "strategy"):
             values[name] = str(self.query_one(f"#{field_id(name)}", Select).value)
-        values["continuous"] = "1" if self.query_one(f"#{field_id('continuous')}", Checkbox).value else ""
+        for name in ("continuous", "questions"):
+            values[name] = "1" if self.query_one(f"#{field_id(name)}", Checkbox).value else ""
         return values
 
     def show_error(self, error: str | None, field: str | None = None) -> None:
