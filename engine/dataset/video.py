@@ -82,6 +82,10 @@ class VideoEncoding:
         name = self.vcodec
         if self.g is not None:
             opts["g"] = str(self.g)
+        if name != "libsvtav1":
+            # No B-frames: their reordering delay depends on the episode's length (a 1-frame episode has
+            # none), and episodes are concatenated by stream copy, which needs one delay for the whole file.
+            opts["bf"] = "0"
         if name == "libsvtav1":
             if self.crf is not None:
                 opts["crf"] = str(self.crf)
@@ -369,36 +373,56 @@ class Segment:
     frames: int | None = None
 
 
-def _copy_segment(out: Any, ostream: Any, seg: Segment, first_frame: int, fps: int) -> tuple[Any, int]:
-    """Stream-copy `seg` into `out`, shifted to start at frame `first_frame`; returns (stream, frames copied).
+class _Muxer:
+    """An mp4 built by stream-copying segments one after another, each shifted to start at the frame after
+    the previous one, so frame k of the result sits at exactly k/fps (LeRobot's `from_timestamp + timestamp`
+    lookup needs that). Segments must share codec, size, pix_fmt and time base, as one encoder config makes
+    them.
 
-    The shift makes frame k of the result sit at exactly k/fps, which LeRobot's `from_timestamp + timestamp`
-    lookup needs. Segments must share codec, size, pix_fmt and time base, as one encoder config makes them.
+    Decode timestamps are kept continuous across segments: a segment encoded with less reordering delay than
+    the one before it (a file recorded with B-frames, resumed without them) would otherwise leave a gap that
+    the container reads as one long frame, and the video would no longer play at the dataset's fps.
     """
-    with av.open(str(seg.path)) as src:
-        istream = src.streams.video[0]
-        if ostream is None:
-            ostream = out.add_stream_from_template(istream, opaque=True)
-        tb = istream.time_base
-        offset = Fraction(first_frame, fps) / tb
-        if offset.denominator != 1:
-            raise EncoderError(f"{seg.path}: time base {tb} cannot hold frame boundaries at {fps} fps")
-        cutoff = None if seg.frames is None else Fraction(seg.frames, fps) / tb
-        kept = 0
-        for packet in src.demux(istream):
-            if packet.pts is None:
-                continue  # the demuxer's end-of-stream marker
-            if cutoff is not None and packet.pts >= cutoff:
-                continue
-            packet.pts += int(offset)
-            if packet.dts is not None:
-                packet.dts += int(offset)
-            packet.stream = ostream
-            out.mux(packet)
-            kept += 1
-    if seg.frames is not None and kept != seg.frames:
-        raise EncoderError(f"{seg.path}: wanted {seg.frames} frames, found {kept}")
-    return ostream, kept
+
+    def __init__(self, container: Any, fps: int) -> None:
+        self.out = container
+        self.fps = fps
+        self.stream: Any = None
+        self.frames = 0
+        self._next_dts: int | None = None  # the decode time the next packet may take at the latest
+
+    def copy(self, seg: Segment) -> int:
+        """Append `seg`; returns the frames copied."""
+        with av.open(str(seg.path)) as src:
+            istream = src.streams.video[0]
+            if self.stream is None:
+                self.stream = self.out.add_stream_from_template(istream, opaque=True)
+            tb = istream.time_base
+            offset = Fraction(self.frames, self.fps) / tb
+            if offset.denominator != 1:
+                raise EncoderError(f"{seg.path}: time base {tb} cannot hold frame boundaries at {self.fps} fps")
+            cutoff = None if seg.frames is None else Fraction(seg.frames, self.fps) / tb
+            kept = 0
+            dts_shift: int | None = None
+            for packet in src.demux(istream):
+                if packet.pts is None:
+                    continue  # the demuxer's end-of-stream marker
+                if cutoff is not None and packet.pts >= cutoff:
+                    continue
+                packet.pts += int(offset)
+                if packet.dts is not None:
+                    if dts_shift is None:
+                        gap = 0 if self._next_dts is None else packet.dts + int(offset) - self._next_dts
+                        dts_shift = int(offset) - max(gap, 0)
+                    packet.dts += dts_shift
+                    self._next_dts = packet.dts + (packet.duration or int(Fraction(1, self.fps) / tb))
+                packet.stream = self.stream
+                self.out.mux(packet)
+                kept += 1
+        if seg.frames is not None and kept != seg.frames:
+            raise EncoderError(f"{seg.path}: wanted {seg.frames} frames, found {kept}")
+        self.frames += kept
+        return kept
 
 
 def remux(segments: Sequence[Segment], output: Path, fps: int) -> int:
@@ -408,13 +432,11 @@ def remux(segments: Sequence[Segment], output: Path, fps: int) -> int:
     (PyAV, torchcodec, HTTP range requests) do not need it.
     """
     output.parent.mkdir(parents=True, exist_ok=True)
-    total = 0
     with av.open(str(output), "w", format="mp4") as out:
-        ostream = None
+        muxer = _Muxer(out, fps)
         for seg in segments:
-            ostream, kept = _copy_segment(out, ostream, seg, total, fps)
-            total += kept
-    return total
+            muxer.copy(seg)
+    return muxer.frames
 
 
 class VideoAppender:
@@ -429,9 +451,7 @@ class VideoAppender:
         self.output = output
         self.fps = fps
         self._base = base
-        self._out: Any = None
-        self._stream: Any = None
-        self._frames = 0
+        self._muxer: _Muxer | None = None
         self._error: BaseException | None = None
         self._done = False
         output.parent.mkdir(parents=True, exist_ok=True)
@@ -442,9 +462,9 @@ class VideoAppender:
 
     def _prepare(self) -> None:
         try:
-            self._out = av.open(str(self.output), "w", format="mp4")
+            self._muxer = _Muxer(av.open(str(self.output), "w", format="mp4"), self.fps)
             if self._base is not None:
-                self._stream, self._frames = _copy_segment(self._out, None, self._base, 0, self.fps)
+                self._muxer.copy(self._base)
                 fd = os.open(self.output, os.O_RDONLY)  # flush the copy now, so the commit's fsync is short
                 try:
                     os.fsync(fd)
@@ -460,26 +480,25 @@ class VideoAppender:
             raise EncoderError(f"copying {self._base} did not finish within {timeout} s")
         if self._error is not None:
             raise EncoderError(f"could not copy the current video file: {self._error!r}") from self._error
+        muxer = self._muxer
+        assert muxer is not None
         try:
-            self._stream, kept = _copy_segment(
-                self._out, self._stream, Segment(episode), self._frames, self.fps
-            )
-            self._frames += kept
-            self._out.close()
+            muxer.copy(Segment(episode))
+            muxer.out.close()
         except BaseException:
             with contextlib.suppress(Exception):
-                self._out.close()
+                muxer.out.close()
             raise
         finally:
             self._done = True
-        return self._frames
+        return muxer.frames
 
     def cancel(self) -> None:
         """Abandon the build and remove the temp file."""
         self._thread.join()
-        if self._out is not None and not self._done:
+        if self._muxer is not None and not self._done:
             with contextlib.suppress(Exception):
-                self._out.close()
+                self._muxer.out.close()
         self._done = True
         self.output.unlink(missing_ok=True)
 

@@ -189,11 +189,49 @@ def test_wrong_frame_shape_is_refused_immediately(tmp_path: Path) -> None:
     enc.cancel()
 
 
+@pytest.mark.parametrize("codec", CODECS)
+def test_one_frame_episodes_concatenate_at_the_dataset_fps(tmp_path: Path, codec: str) -> None:
+    """A one-frame episode (a takeover of one tick) between longer ones: B-frame reordering would give it a
+    different decode delay than its neighbours, and the stream copy would then stretch one frame."""
+    lengths = [8, 1, 1, 5]
+    first = 0
+    for k, n in enumerate(lengths):
+        encode(tmp_path / f"{k}.mp4", first, n, codec)
+        first += n
+    out = tmp_path / "all.mp4"
+    assert remux([Segment(tmp_path / f"{k}.mp4") for k in range(len(lengths))], out, FPS) == first
+    assert video_frames(out) == (first, pytest.approx(first / FPS))
+    frames = decode(out)
+    assert [round(t * FPS) for t, _ in frames] == list(range(first))
+    for k, (_, img) in enumerate(frames):
+        assert np.abs(img.reshape(-1, 3).mean(0) - colour(k)).max() < 8, k
+
+
+def test_appending_to_a_file_recorded_with_b_frames_keeps_the_fps(tmp_path: Path) -> None:
+    """A dataset recorded elsewhere with B-frames (decode delay 1), resumed by robotui (no B-frames)."""
+    base = tmp_path / "bframes.mp4"
+    with av.open(str(base), "w", format="mp4") as c:
+        s = c.add_stream("libx264", rate=FPS, options={"g": "8", "bf": "2"})
+        s.width, s.height, s.pix_fmt = W, H, "yuv420p"
+        for i in range(8):
+            for packet in s.encode(av.VideoFrame.from_ndarray(solid(i), format="rgb24")):
+                c.mux(packet)
+        for packet in s.encode(None):
+            c.mux(packet)
+    with av.open(str(base)) as c:
+        assert any(p.dts is not None and p.pts is not None and p.dts < p.pts for p in c.demux(c.streams.video[0]))
+    encode(tmp_path / "one.mp4", 8, 1, "libx264")
+    appender = VideoAppender(tmp_path / "out.mp4", FPS, Segment(base))
+    assert appender.append(tmp_path / "one.mp4") == 9
+    assert video_frames(tmp_path / "out.mp4") == (9, pytest.approx(9 / FPS))
+    assert [round(t * FPS) for t, _ in decode(tmp_path / "out.mp4")] == list(range(9))
+
+
 def test_codec_options_and_selection() -> None:
     svt = VideoEncoding().resolved()
     assert svt.vcodec == "libsvtav1" and svt.preset == 12
     assert svt.codec_options() == {"g": "2", "crf": "30", "preset": "12", "svtav1-params": "fast-decode=0"}
-    x264 = VideoEncoding(vcodec="h264", extra_options={"crf": "10", "bf": "0"}).resolved()
+    x264 = VideoEncoding(vcodec="h264", extra_options={"crf": "10", "bf": "3"}).resolved()
     assert x264.vcodec == "libx264" and x264.preset is None
     assert x264.codec_options() == {"bf": "0", "g": "2", "crf": "30"}  # extras never override structured keys
     assert VideoEncoding(vcodec="auto").resolved().vcodec in video.AUTO_CODECS
