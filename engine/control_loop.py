@@ -4,6 +4,11 @@ Teleop, recording and rollout all run their per-tick work through this loop. It 
 step function does the work, the loop keeps timing statistics that the UI shows and the benches read. A tick
 that runs late is counted as an overrun and the schedule skips ahead instead of bursting to catch up, so the
 robot never receives a flurry of stale goals after a stall.
+
+A tick that fails with one of the `transient` errors (a servo reply lost or corrupted on a noisy bus) is
+skipped and counted: the robot keeps its last goal for that tick. Only when every tick has failed for longer
+than `grace_s` does the loop stop with that error, so a motor that stopped answering still ends the run
+(and the owner's error handler brings the arm to a safe state) within about a second.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ class LoopStats:
     work_mean_ms: float
     work_p99_ms: float
     overruns: int  # ticks whose work finished after the next deadline
+    failed_ticks: int = 0  # ticks skipped because of a transient error (noisy bus), never fatal alone
 
 
 class ControlLoop:
@@ -49,6 +55,8 @@ class ControlLoop:
         name: str = "control-loop",
         on_error: Callable[[BaseException], None] | None = None,
         window: int = 1000,
+        transient: tuple[type[BaseException], ...] = (),
+        grace_s: float = 1.0,
     ) -> None:
         if fps <= 0:
             raise ValueError(f"control loop rate must be positive, got {fps}")
@@ -64,6 +72,11 @@ class ControlLoop:
         self._works: deque[float] = deque(maxlen=window)
         self._ticks = 0
         self._overruns = 0
+        self._transient = transient
+        self._grace_s = grace_s
+        self._failed = 0
+        self._failing_since: float | None = None
+        self.last_transient: BaseException | None = None
         self.error: BaseException | None = None
 
     @property
@@ -104,14 +117,18 @@ class ControlLoop:
             tick_start = time.perf_counter()
             try:
                 self._step(self._ticks)
+                self._failing_since = None
+            except self._transient as e:
+                self._failed += 1
+                self.last_transient = e
+                if self._failing_since is None:
+                    self._failing_since = tick_start
+                if tick_start - self._failing_since > self._grace_s:
+                    self._fail(e)
+                    return
+                log.debug("%s: tick %d skipped: %s", self._name, self._ticks, e)
             except BaseException as e:  # the owner decides what a failed tick means
-                self.error = e
-                log.error("%s stopped: %s", self._name, e)
-                if self._on_error is not None:
-                    try:
-                        self._on_error(e)
-                    except Exception:
-                        log.exception("error handler of %s failed", self._name)
+                self._fail(e)
                 return
             done = time.perf_counter()
             with self._lock:
@@ -132,11 +149,20 @@ class ControlLoop:
             if remaining > 0:
                 self._stop.wait(remaining)
 
+    def _fail(self, error: BaseException) -> None:
+        self.error = error
+        log.error("%s stopped: %s", self._name, error)
+        if self._on_error is not None:
+            try:
+                self._on_error(error)
+            except Exception:
+                log.exception("error handler of %s failed", self._name)
+
     def stats(self) -> LoopStats:
         with self._lock:
             periods = np.fromiter(self._periods, dtype=np.float64)
             works = np.fromiter(self._works, dtype=np.float64)
-            ticks, overruns = self._ticks, self._overruns
+            ticks, overruns, failed = self._ticks, self._overruns, self._failed
         if periods.size:
             mean = float(periods.mean())
             p99, pmax, jitter = float(np.percentile(periods, 99)), float(periods.max()), float(periods.std())
@@ -156,4 +182,5 @@ class ControlLoop:
             work_mean_ms=wmean * 1e3,
             work_p99_ms=wp99 * 1e3,
             overruns=overruns,
+            failed_ticks=failed,
         )

@@ -16,7 +16,7 @@ import shutil
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -24,11 +24,13 @@ from typing import Any
 import numpy as np
 
 from drivers.cameras.base import Camera
+from drivers.motors.bus import CommError
 from drivers.robots.base import Robot, Teleoperator
 from engine.control_loop import ControlLoop, LoopStats
 from engine.dataset.format import IMAGES_PREFIX, build_features
 from engine.dataset.writer import CameraStatus, DatasetWriter, EpisodeInfo, EpisodeRefused
 from engine.frames import FrameGrabber
+from engine.health import BusHealth, bus_health
 from engine.teleop import JogSource
 
 log = logging.getLogger(__name__)
@@ -88,6 +90,7 @@ class RecorderSnapshot:
     disk_free_bytes: int
     error: str | None
     message: str | None  # the last notice for the operator (refused episode, redo...)
+    bus: BusHealth = field(default_factory=BusHealth)
 
 
 class Recorder:
@@ -164,7 +167,8 @@ class Recorder:
             self.jog.reset(present)
         self.robot.set_torque(True)
         self._begin_episode()
-        self._loop = ControlLoop(self.fps, self._tick, name="record", on_error=self._failed)
+        self._loop = ControlLoop(self.fps, self._tick, name="record", on_error=self._failed,
+                                 transient=(CommError,))
         self._loop.start()
 
     def set_task(self, task: str) -> None:
@@ -352,6 +356,7 @@ class Recorder:
                 disk_free_bytes=_disk_free(self.writer.root),
                 error=self._error,
                 message=self._message,
+                bus=bus_health(self.robot, self.leader),
             )
 
 

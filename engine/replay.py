@@ -17,6 +17,7 @@ from enum import StrEnum
 
 import numpy as np
 
+from drivers.motors.bus import CommError
 from drivers.robots.base import Robot
 from engine.control_loop import ControlLoop, LoopStats
 from engine.dataset.reader import LeRobotDatasetReader
@@ -138,7 +139,8 @@ class Replay:
         self.robot.set_torque(True)
         with self._lock:
             self._phase = ReplayPhase.APPROACH if self._approach_ticks else ReplayPhase.PLAYING
-        self._loop = ControlLoop(self.fps, self._tick, name="replay", on_error=self._failed)
+        self._loop = ControlLoop(self.fps, self._tick, name="replay", on_error=self._failed,
+                                 transient=(CommError,))
         self._loop.start()
 
     def stop(self) -> None:

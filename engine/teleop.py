@@ -9,10 +9,12 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from drivers.motors.bus import CommError
 from drivers.robots.base import Robot, Teleoperator
 from engine.control_loop import ControlLoop, LoopStats
+from engine.health import BusHealth, bus_health
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +90,7 @@ class TeleopSnapshot:
     error: str | None
     jog_joint: str | None
     jog_step: float | None
+    bus: BusHealth = field(default_factory=BusHealth)
 
 
 class Teleop:
@@ -130,7 +133,8 @@ class Teleop:
         if self.jog is not None:
             self.jog.reset(present)
         self.robot.set_torque(True)
-        self._loop = ControlLoop(self.fps, self._step, name="teleop", on_error=self._failed)
+        self._loop = ControlLoop(self.fps, self._step, name="teleop", on_error=self._failed,
+                                 transient=(CommError,))
         self._loop.start()
         log.info("teleop started (%s → %s at %g Hz)", self.source, self.robot.label, self.fps)
 
@@ -185,4 +189,5 @@ class Teleop:
             error=self._error,
             jog_joint=self.jog.selected if self.jog else None,
             jog_step=self.jog.step if self.jog else None,
+            bus=bus_health(self.robot, self.leader),
         )

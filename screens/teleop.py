@@ -220,9 +220,10 @@ class TeleopScreen(RobotuiScreen):
                                style="dim"))
             return
         clamps = self.teleop.robot.clamp_count if self.teleop is not None else 0
+        assert snap is not None
         widget.update(
             f"rate {loop.achieved_hz:5.1f} Hz (target {loop.fps:g})   p99 period {loop.period_p99_ms:5.1f} ms   "
-            f"overruns {loop.overruns}   clamped {clamps}"
+            f"overruns {loop.overruns}   clamped {clamps}\nservo bus: {snap.bus.line()}"
         )
 
     def _jog_joints(self) -> list[str]:

@@ -20,18 +20,20 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Literal
 
 import numpy as np
 
+from drivers.motors.bus import CommError
 from drivers.robots.base import Robot, Teleoperator
 from engine.control_loop import ControlLoop, LoopStats
 from engine.dataset.format import ACTION_KEY, IMAGES_PREFIX, STATE_KEY
 from engine.dataset.language import LanguageRow
 from engine.dataset.writer import CameraStatus, DatasetWriter, LanguageAnchor
 from engine.frames import FrameGrabber
+from engine.health import BusHealth, bus_health
 from engine.recorder import SavedEpisode
 from engine.rollout.actions import ActionQueue
 from engine.rollout.episodes import EpisodeFeed
@@ -110,6 +112,7 @@ class RolloutSnapshot:
     error: str | None
     message: str | None
     finished: bool
+    bus: BusHealth = field(default_factory=BusHealth)
 
 
 class Rollout:
@@ -211,7 +214,8 @@ class Rollout:
         )
         self.worker.on_error = self._inference_failed
         self.worker.start()
-        self._loop = ControlLoop(self.fps, self._step, name="rollout", on_error=self._failed)
+        self._loop = ControlLoop(self.fps, self._step, name="rollout", on_error=self._failed,
+                                 transient=(CommError,))
         self._loop.start()
         return self.preflight
 
@@ -561,6 +565,7 @@ class Rollout:
             error=self._error or (feed.error if feed is not None else None),
             message=self._message or (feed.message if feed is not None else None),
             finished=self.finished,
+            bus=bus_health(self.robot, self.leader),
         )
 
 

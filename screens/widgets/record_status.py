@@ -87,6 +87,7 @@ def status_table(snap: RecorderSnapshot, *, stopping: bool = False, ended: bool 
         )
     frames = Text(f"stale {snap.stale_frames} · dropped {snap.dropped_frames}")
     table.add_row("camera frames", frames)
+    table.add_row("servo bus", Text(snap.bus.line(), style="" if snap.bus.clean else "yellow"))
     cameras = Text()
     for i, cam in enumerate(snap.cameras):
         if i:

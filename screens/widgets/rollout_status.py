@@ -67,6 +67,7 @@ def status_table(snap: RolloutSnapshot) -> Table:
         if worst is not None:
             grid.add_row("encoders", f"queue {worst.queue_depth}/{worst.queue_cap}")
     grid.add_row("cameras", f"stale {snap.stale_frames} · dropped {snap.dropped_frames}")
+    grid.add_row("servo bus", Text(snap.bus.line(), style="" if snap.bus.clean else "yellow"))
     return grid
 
 

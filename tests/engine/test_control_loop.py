@@ -71,3 +71,37 @@ def test_error_in_step_stops_loop_and_reaches_handler() -> None:
 def test_rejects_non_positive_rate() -> None:
     with pytest.raises(ValueError, match="positive"):
         ControlLoop(0, lambda i: None)
+
+
+def test_transient_errors_skip_ticks_and_are_counted() -> None:
+    """A lost servo reply costs one tick, not the run."""
+    done = threading.Event()
+
+    def step(i: int) -> None:
+        if i in (3, 4, 9):
+            raise ConnectionError("no reply from motor 'gripper'")
+        if i == 20:
+            done.set()
+
+    loop = ControlLoop(200, step, transient=(ConnectionError,))
+    loop.start()
+    assert done.wait(10)
+    loop.stop()
+    assert loop.error is None
+    assert loop.stats().failed_ticks == 3
+
+
+def test_transient_errors_that_persist_beyond_the_grace_stop_the_loop() -> None:
+    """A motor that stopped answering: every tick fails, and after the grace period the loop stops with the
+    motor's error so the owner can release the arm."""
+    errors: list[BaseException] = []
+
+    def step(i: int) -> None:
+        if i >= 2:
+            raise ConnectionError("no reply from motor 'elbow_flex' (id 3)")
+
+    loop = ControlLoop(100, step, on_error=errors.append, transient=(ConnectionError,), grace_s=0.2)
+    loop.start()
+    assert loop.wait(10)
+    assert isinstance(loop.error, ConnectionError) and "elbow_flex" in str(errors[0])
+    assert loop.stats().failed_ticks >= 10  # it kept trying for the grace period first
