@@ -19,7 +19,10 @@ COMMAND_MODULES = [
     "robotui.commands.teleop",
     "robotui.commands.record",
     "robotui.commands.replay",
+    "robotui.commands.rollout",
+    "robotui.commands.ask",
     "robotui.commands.dataset",
+    "robotui.commands.jobs",
     "robotui.commands.sim",
 ]
 
