@@ -19,6 +19,7 @@ the episode's own packets and rows, and writes the small metadata files.
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import shutil
 import threading
@@ -582,6 +583,13 @@ class DatasetWriter:
             self._saving = True
         try:
             return self._save(ep, t0)
+        except OSError as e:
+            if e.errno != errno.ENOSPC:
+                raise
+            raise EpisodeRefused(
+                f"the disk holding {self.root} is full, so episode {ep.index} was not saved: free some space "
+                "(the episodes saved before are kept)"
+            ) from e
         finally:
             self._saving = False
 

@@ -61,6 +61,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         settings = VLMSettings(model=args.model, device=args.device, dtype=args.dtype,
                                max_new_tokens=args.max_new_tokens)
+        if not args.question.strip():
+            raise ValueError("the question is empty: --question 'where is the cube?'")
         profile = resolve_profile(args)
         if not profile.cameras:
             raise ProfileError("the profile has no cameras, so there is nothing to ask about: add cameras "
