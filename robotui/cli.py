@@ -22,6 +22,7 @@ COMMAND_MODULES = [
     "robotui.commands.rollout",
     "robotui.commands.ask",
     "robotui.commands.dataset",
+    "robotui.commands.train",
     "robotui.commands.jobs",
     "robotui.commands.sim",
 ]
