@@ -7,7 +7,11 @@ so the job launcher, `lerobot-train` log parsers and LeRobot itself all read a r
 Scale-out: `torchrun --nproc_per_node N -m robotui train ...` trains with DDP (gloo on CPU, NCCL on GPUs); rank 0
 alone writes checkpoints, metrics and log lines.
 
-Exit 0: trained to --steps; 1: training failed (diverged, a checkpoint could not be written...; checkpoints
+Away from the terminal: `--host [user@]host[:port]` runs the same command on a GPU box over SSH (the dataset
+folder is copied there), `--detach` runs it here in its own process group; both go through the job launcher
+(`robotui jobs tail|cancel|fetch NAME`, and the Train screen), so the run survives robotui and the SSH link.
+
+Exit 0: trained to --steps (or, with --host/--detach, the job started); 1: training failed (diverged, a checkpoint could not be written...; checkpoints
 already saved are kept); 2: bad command line, dataset, checkpoint or settings (nothing was trained);
 130: interrupted (the last checkpoint stays valid and `--resume` continues from it).
 """
@@ -61,8 +65,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--dataset", metavar="ROOT_OR_ID",
                         help="dataset folder or Hub repo id (with --resume: defaults to the run's dataset)")
     parser.add_argument("--policy", choices=POLICIES, default="act", help="policy type (default act)")
-    parser.add_argument("--output-dir", required=True, metavar="DIR",
-                        help="run directory: checkpoints/, metrics.jsonl")
+    parser.add_argument("--output-dir", metavar="DIR",
+                        help="run directory: checkpoints/, metrics.jsonl (with --host/--detach: the job's run "
+                        "directory, default ~/robotui-jobs/NAME)")
     parser.add_argument("--steps", type=int, metavar="N", help=f"training steps (default {DEFAULTS['steps']})")
     parser.add_argument("--batch-size", type=int, metavar="B",
                         help=f"batch size per process (default {DEFAULTS['batch_size']})")
@@ -81,7 +86,56 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
                         help="a policy or optimizer setting, e.g. --set chunk_size=20 --set optimizer_lr=3e-5 "
                         "--set pretrained_backbone_weights=none (repeatable)")
+    away = parser.add_argument_group("run as a job (survives robotui and the SSH link)")
+    away.add_argument("--host", metavar="[USER@]HOST[:PORT]", help="train on this machine over SSH")
+    away.add_argument("--detach", action="store_true", help="train here, in the background")
+    away.add_argument("--name", help="job name (default act-YYYYMMDD-HHMMSS)")
+    away.add_argument("--identity", metavar="FILE", help="SSH private key for --host")
+    away.add_argument("--ssh-option", dest="ssh_options", action="append", default=[], metavar="KEY=VALUE",
+                      help="extra ssh -o option for --host (repeatable)")
+    away.add_argument("--program", metavar="PATH",
+                      help="the robotui executable on the job's machine (default: robotui on its PATH)")
     parser.set_defaults(func=run)
+
+
+def start_job(args: argparse.Namespace) -> int:
+    """`--host` / `--detach`: the same training as a launcher job (nothing is trained in this process)."""
+    import time
+
+    from engine.jobs import JobError, JobLauncher
+    from engine.jobs.presets import Hyperparameters, plan_training_job
+
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    if not args.dataset:
+        err.print("[bold red]robotui train:[/] say what to train on: --dataset ROOT_OR_ID")
+        return EXIT_USAGE
+    if args.resume:
+        err.print("[bold red]robotui train:[/] --resume of a job: run `robotui train --resume --output-dir DIR` "
+                  "on the machine that holds the run")
+        return EXIT_USAGE
+    extra: list[str] = [a for kv in args.sets for a in ("--set", kv)]
+    for flag, value in (("--num-workers", args.num_workers), ("--seed", args.seed), ("--log-freq", args.log_freq),
+                        ("--save-freq", args.save_freq)):
+        if value is not None:
+            extra += [flag, str(value)]
+    if args.augment:
+        extra.append("--augment")
+    name = args.name or f"{args.policy}-{time.strftime('%Y%m%d-%H%M%S')}"
+    hyper = Hyperparameters(steps=args.steps, batch_size=args.batch_size,
+                            device=None if args.device == "auto" else args.device)
+    try:
+        spec = plan_training_job(name, f"robotui-{args.policy}", hyper, args.dataset, host=args.host,
+                                 identity=args.identity, ssh_options=args.ssh_options, run_dir=args.output_dir,
+                                 program=args.program, extra=extra)
+        record = JobLauncher().start(spec, on_status=lambda m: print(f"… {m}", flush=True))
+    except (JobError, ValueError) as e:
+        err.print(f"[bold red]robotui train:[/] {escape(str(e))}")
+        return EXIT_FAILED if isinstance(e, JobError) else EXIT_USAGE
+    where = args.host or "this machine"
+    print(f"started job {record.spec.name} on {where} (run dir {record.run_dir_abs})")
+    print(f"follow it: robotui jobs tail {record.spec.name} -f · stop it: robotui jobs cancel {record.spec.name} · "
+          f"bring the checkpoint home: robotui jobs fetch {record.spec.name}")
+    return 0
 
 
 # ----------------------------------------------------------------------------------------------- plan
@@ -200,6 +254,11 @@ def _field_names(obj: Any) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.host or args.detach:
+        return start_job(args)
+    if not args.output_dir:
+        Console(stderr=True).print("[bold red]robotui train:[/] say where the run goes: --output-dir DIR")
+        return EXIT_USAGE
     from engine.dataset.reader import DatasetError
     from engine.dataset.training import TrainingDataError
     from policies.train.backbone import BackboneWeightsError
