@@ -212,6 +212,14 @@ class RobotuiApp(App[int]):
             self.push_screen(screen)
         self.call_after_refresh(self._apply_log_pane)
 
+    def open_rollout(self, policy: str) -> None:
+        """Open the Rollout screen with its policy field filled in (the Train screen's fetched checkpoint).
+        The new screen composes its form from `values` only after this returns."""
+        self.action_open_screen("rollout")
+        values = getattr(self.screen, "values", None)
+        if self.context == "rollout" and isinstance(values, dict):
+            values["policy"] = policy
+
     def action_go_home(self) -> None:
         while len(self.screen_stack) > 1:
             self.pop_screen()

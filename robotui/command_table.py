@@ -604,7 +604,7 @@ COMMANDS: Sequence[Command] = (
     # --- record screen
     Command(
         "start",
-        "Start recording with the form's settings (after a recording: the form again, to append)",
+        "Start with the form's settings (on Record, after a recording: the form again, to append)",
         "screen.start",
         key="ctrl+s",
         contexts=frozenset({"record", "rollout"}),
@@ -645,6 +645,48 @@ COMMANDS: Sequence[Command] = (
         contexts=frozenset({"record"}),
         palette=False,
         footer=False,
+    ),
+    # --- train screen: the job (slash commands name it; alone, and the keys, use the selected one)
+    Command(
+        "new",
+        "New training job: the form (here or on an SSH host, dataset, preset, key hyperparameters)",
+        "screen.new_job",
+        key="n",
+        contexts=frozenset({"train"}),
+    ),
+    Command(
+        "launch",
+        "Start the job the new-job form describes",
+        "screen.launch",
+        key="ctrl+s",
+        contexts=frozenset({"train"}),
+    ),
+    Command(
+        "cancel",
+        "Cancel a training job after asking: its whole process group, here or on the host",
+        "screen.cancel_job",
+        argument=Text("job", required=False),
+        key="c",
+        contexts=frozenset({"train"}),
+        example="/cancel act-1",
+    ),
+    Command(
+        "fetch",
+        "Copy a job's last checkpoint (pretrained_model) to this machine and show where",
+        "screen.fetch",
+        argument=Text("job", required=False),
+        key="f",
+        contexts=frozenset({"train"}),
+        example="/fetch act-1",
+    ),
+    Command(
+        "open",
+        "Open a job's checkpoint in the Rollout screen, policy filled in (fetched first if needed)",
+        "screen.open_in_rollout",
+        argument=Text("job", required=False),
+        key="o",
+        contexts=frozenset({"train"}),
+        example="/open act-1",
     ),
 )
 

@@ -109,9 +109,8 @@ class RolloutForm(VerticalScroll):
         yield from self._row("root", "dataset folder")
         yield Checkbox("dagger: record every frame with the intervention column (continuous), not only takeovers",
                        self.values.get("continuous") == "1", id=field_id("continuous"))
-        yield Checkbox("record /question answers in the dataset (language_events: LeRobot ≥ 0.5 reads them, 0.4 "
-                       "cannot load such a dataset)", self.values.get("questions", "1") == "1",
-                       id=field_id("questions"))
+        yield Checkbox("record /question answers in the dataset (language_events column; needs LeRobot ≥ 0.5)",
+                       self.values.get("questions", "1") == "1", id=field_id("questions"))
         yield Static(self.robot_line, id="rollout-robot")
         yield Static(id="form-error")
         with Horizontal(id="rollout-buttons"):

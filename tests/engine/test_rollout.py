@@ -101,7 +101,7 @@ def test_queue_refuses_chunks_inferred_before_a_clear() -> None:
 
 def test_preflight_refuses_a_missing_camera_and_says_which(session: Session) -> None:
     policy = GoToPolicy([0] * 6, cameras={"top": (240, 320)})
-    with pytest.raises(PreflightError, match="camera 'top'.*front, wrist"):
+    with pytest.raises(PreflightError, match=r"camera 'top'.*front, wrist"):
         Rollout(session.robot, policy, RolloutSettings()).start()
     assert policy.calls == 0  # refused before the model ran or anything moved
 

@@ -102,6 +102,11 @@ def test_wrong_or_unreachable_weights_are_refused_clearly(tmp_path: Path,
     # Tests run with HF_HUB_OFFLINE=1: LeRobot's default weights cannot be fetched, and the message says how.
     with pytest.raises(BackboneWeightsError, match=r"timm/resnet18\.tv_in1k.*offline.*pretrained_backbone_weights=none"):
         load_backbone_weights(backbone, "ResNet18_Weights.IMAGENET1K_V1")
-    with caplog.at_level(logging.WARNING):
-        assert load_backbone_weights(backbone, None) == "random initialisation"
+    # The trainer's logger may not propagate (robotui train prints its own lines): listen to it directly.
+    with caplog.at_level(logging.WARNING, logger="policies.train"):
+        logging.getLogger("policies.train").addHandler(caplog.handler)
+        try:
+            assert load_backbone_weights(backbone, None) == "random initialisation"
+        finally:
+            logging.getLogger("policies.train").removeHandler(caplog.handler)
     assert "random weights" in caplog.text
