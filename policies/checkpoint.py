@@ -99,14 +99,24 @@ def _load_smolvla(directory: Path, config: dict[str, Any], device: str | None, o
 
 
 LOADERS: dict[str, Loader] = {"act": _load_act, "smolvla": _load_smolvla}
+RTC_TYPES = frozenset({"smolvla"})  # policies that can continue a chunk from the leftover of the previous one
 
 
 def load_policy(path_or_repo_id: str | Path, device: str | None = "cpu", **overrides: Any) -> Policy:
     """A ready policy (eval mode, on `device`) from a checkpoint folder or a Hugging Face Hub repo id.
 
-    `overrides` replace config fields, e.g. `temporal_ensemble_coeff=0.01, n_action_steps=1`.
+    `overrides` replace config fields, e.g. `temporal_ensemble_coeff=0.01, n_action_steps=1`;
+    `residual=PATH` (with `residual_scale=S`, default 1) stacks a residual policy on the loaded one.
+    `rtc=True` turns on real-time chunking guidance (refused for a policy without it), `rtc="auto"` turns it on
+    where the policy has it; by default the checkpoint's own setting stands.
     `device=None` picks cuda, then mps, then cpu.
     """
+    residual = overrides.pop("residual", None)
+    residual_scale = float(overrides.pop("residual_scale", 1.0))
+    if residual is not None:
+        from policies.residual import ResidualPolicy
+
+        return ResidualPolicy(load_policy(path_or_repo_id, device, **overrides), residual, residual_scale)
     resolve_device(device)  # a typo'd or absent device is the caller's error, reported before any loading
     directory = resolve_checkpoint(path_or_repo_id)
     try:
@@ -122,6 +132,12 @@ def load_policy(path_or_repo_id: str | Path, device: str | None = "cpu", **overr
     if kind not in LOADERS:
         supported = ", ".join(sorted(LOADERS))
         raise CheckpointError(f"{directory} holds a {kind!r} policy; robotui runs: {supported}")
+    rtc = overrides.pop("rtc", None)
+    if rtc and kind in RTC_TYPES:
+        overrides.setdefault("rtc_config", {**(config.get("rtc_config") or {}), "enabled": True})
+    elif rtc is True:
+        raise CheckpointError(f"the {kind} policy has no real-time chunking guidance (policies with it: "
+                              f"{', '.join(sorted(RTC_TYPES))}); smooth its chunk seams with blending instead")
     return LOADERS[kind](directory, config, device, overrides)
 
 

@@ -186,7 +186,7 @@ class RolloutScreen(RobotuiScreen):
                                 "root")
             from policies import load_policy  # torch is imported only when a policy is really loaded
 
-            policy = load_policy(request.policy, device=request.device)
+            policy = load_policy(request.policy, device=request.device, rtc="auto")
             with self._handoff:
                 if self._closed:
                     return

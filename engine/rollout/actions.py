@@ -90,17 +90,27 @@ class ActionQueue:
         old.count += 1
 
     def pop(self, tick: int) -> np.ndarray | None:
-        """The action planned for `tick` (older entries are discarded), or None when the queue ran dry."""
+        """The action planned for `tick` (older entries are discarded), or None when the queue ran dry. The
+        entry stays until the next tick, so `planned(tick)` still starts with the action executing now."""
         with self._lock:
             for t in [t for t in self._plan if t < tick]:
                 del self._plan[t]
-            planned = self._plan.pop(tick, None)
+            planned = self._plan.get(tick)
             return None if planned is None else planned.value
 
-    def remaining(self, tick: int) -> int:
-        """Planned actions for `tick` and later."""
+    def planned(self, tick: int) -> np.ndarray | None:
+        """The consecutive actions planned from `tick` on ([n, action_dim]), or None: what a real-time chunking
+        policy continues from."""
         with self._lock:
-            return sum(1 for t in self._plan if t >= tick)
+            rows = []
+            while (planned := self._plan.get(tick + len(rows))) is not None:
+                rows.append(planned.value)
+        return np.stack(rows) if rows else None
+
+    def remaining(self, tick: int) -> int:
+        """Planned actions after `tick` (the one for `tick` itself is executing)."""
+        with self._lock:
+            return sum(1 for t in self._plan if t > tick)
 
     def clear(self) -> None:
         """Drop every planned action; chunks still being inferred from older observations will be refused."""

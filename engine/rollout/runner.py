@@ -78,6 +78,8 @@ class RolloutSettings:
             raise ValueError("the highlight ring buffer needs positive seconds and megabytes")
         if self.handover_s < 0:
             raise ValueError(f"handover time cannot be negative, got {self.handover_s}")
+        if self.blend_ticks < 0:
+            raise ValueError(f"blend ticks cannot be negative, got {self.blend_ticks}")
 
     @property
     def records(self) -> bool:

@@ -76,6 +76,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--ring-seconds", type=float, default=10.0, metavar="S",
                         help="highlight: seconds kept in the ring buffer (default 10)")
     parser.add_argument("--fps", type=int, default=None, metavar="F", help="control rate (default: profile)")
+    slow = parser.add_argument_group("slow policies and corrections")
+    slow.add_argument("--rtc", action="store_true",
+                      help="real-time chunking: each chunk continues the leftover of the previous one (SmolVLA)")
+    slow.add_argument("--blend", type=int, default=0, metavar="TICKS",
+                      help="fade each new chunk in over this many ticks (smooths the seams of any policy)")
+    slow.add_argument("--residual", metavar="PATH", help="a residual policy checkpoint to stack on the policy")
+    slow.add_argument("--residual-scale", type=float, default=1.0, metavar="S",
+                      help="scale of the residual correction (default 1)")
     add_profile_flags(parser)
     parser.set_defaults(func=run)
 
@@ -97,6 +105,7 @@ def run(args: argparse.Namespace) -> int:
             record_autonomous=args.record_autonomous,
             episode_time_s=args.episode_time,
             ring_buffer_s=args.ring_seconds,
+            blend_ticks=args.blend,
         )
     except (ProfileError, UsageError, ValueError) as e:
         err.print(f"[bold red]robotui rollout:[/] {escape(str(e))}")
@@ -105,7 +114,10 @@ def run(args: argparse.Namespace) -> int:
 
     out.print(f"loading policy {escape(args.policy)} on {args.device}…")
     try:
-        policy = load_policy(args.policy, device=args.device)
+        extra: dict[str, object] = {"rtc": True} if args.rtc else {}
+        if args.residual:
+            extra.update(residual=args.residual, residual_scale=args.residual_scale)
+        policy = load_policy(args.policy, device=args.device, **extra)
     except Exception as e:  # the checkpoint layer's errors say what is wrong with the files and what to do
         err.print(f"[bold red]robotui rollout: cannot load the policy:[/] {escape(str(e))}")
         return EXIT_USAGE

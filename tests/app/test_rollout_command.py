@@ -82,6 +82,8 @@ def test_end_of_input_stops_and_dagger_records(checkpoint: Path, tmp_path: Path,
         (["--strategy", "dagger"], "--strategy dagger records: give it --dataset-root DIR"),
         (["--dataset-root", "/tmp/x"], "the base strategy records nothing"),
         (["--duration", "-1"], "--duration must be positive seconds"),
+        (["--blend", "-3"], "blend ticks cannot be negative"),
+        (["--rtc"], "act policy has no real-time chunking guidance"),
     ],
 )
 def test_bad_command_lines_are_refused(checkpoint: Path, argv: list[str], message: str,

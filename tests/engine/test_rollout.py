@@ -61,7 +61,7 @@ def test_queue_keys_actions_by_tick_and_drops_the_stale_ones() -> None:
     assert q.stale_dropped == 3
     assert q.pop(103)[0] == 3
     assert q.pop(105)[0] == 5  # tick 104 was missed: skipped, never replayed
-    assert q.remaining(106) == 4
+    assert q.remaining(105) == 4  # 106..109 still to come (105 is executing)
     # A fresher chunk replaces the plan from now on, and cancels the old plan beyond its end.
     q.put(np.full((2, 1), 50.0), obs_tick=106, now_tick=106)
     assert q.pop(106)[0] == 50 and q.pop(107)[0] == 50 and q.pop(108) is None
