@@ -3,6 +3,10 @@ dim 512, chunk 100) on the CPU and on CUDA when there is one, and the control lo
 drives the virtual SO-101 — once as it is, once slowed to `--slow-ms` per inference (what a VLA such as
 SmolVLA costs on a laptop) with seam blending, to show that a slow model starves nothing but the queue.
 
+A third rollout runs a real SmolVLA (LeRobot's architecture with the test suite's tiny SmolVLM backbone, two
+cameras, real-time chunking on): its loop period is what matters, since the arm must not notice the model.
+The full-size SmolVLA (450M parameters) takes seconds per chunk on a laptop CPU: use a GPU for it.
+
 Weights are random (the figures do not depend on them); the statistics are centred on the simulator's pose.
 Prints one JSON object; runs in under 2 minutes (`--quick`: shorter rollouts, fewer timed inferences).
 
@@ -104,6 +108,30 @@ def rollout(seconds: float, slow_s: float | None, n_action_steps: int) -> dict[s
     act.config.n_action_steps = n_action_steps
     policy: Any = Slowed(act, slow_s) if slow_s else act
     blend = 5 if slow_s else 0
+    name = f"ACT default size{f', slowed to {slow_s * 1000:.0f} ms' if slow_s else ''}"
+    return run_rollout(profile, policy, name, seconds, blend)
+
+
+def smolvla_rollout(seconds: float) -> dict[str, Any]:
+    """A tiny-backbone SmolVLA (built like the test suite's golden checkpoints) with RTC, on cameras shaped as
+    its config expects."""
+    import tempfile
+    from dataclasses import replace
+
+    from policies import load_policy
+    from tests.policies.smolvla.conftest import build_checkpoint
+
+    base = sim_profile()
+    cam = base.cameras["front"]
+    profile = replace(base, cameras={"top": {**cam, "index_or_path": "front", "width": 80, "height": 48},
+                                     "wrist": {**cam, "width": 64, "height": 64}})
+    with tempfile.TemporaryDirectory() as tmp:
+        policy = load_policy(build_checkpoint("cross_attn", Path(tmp) / "smolvla"), rtc=True, noise_seed=0)
+        return run_rollout(profile, policy, "SmolVLA (tiny SmolVLM backbone, 10 flow steps, RTC on)", seconds, 3)
+
+
+def run_rollout(profile: Any, policy: Any, name: str, seconds: float, blend: int) -> dict[str, Any]:
+    n_action_steps = policy.n_action_steps
     with Session(profile) as session:
         session.connect()
         r = session.start_rollout(policy, RolloutSettings(task="pick", blend_ticks=blend))
@@ -114,7 +142,7 @@ def rollout(seconds: float, slow_s: float | None, n_action_steps: int) -> dict[s
     loop = snap.loop
     assert loop is not None
     return {
-        "policy": f"ACT default size{f', slowed to {slow_s * 1000:.0f} ms' if slow_s else ''}",
+        "policy": name,
         "n_action_steps": n_action_steps,
         "blend_ticks": blend,
         "seconds": seconds,
@@ -147,7 +175,8 @@ def main(argv: list[str] | None = None) -> int:
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
         "inference": [inference_latency(d, cams, runs) for d in devices for cams in (sim_cams, vga_cams)],
-        "rollouts": [rollout(seconds, None, 100), rollout(seconds, args.slow_ms / 1000.0, 30)],
+        "rollouts": [rollout(seconds, None, 100), rollout(seconds, args.slow_ms / 1000.0, 30),
+                     smolvla_rollout(seconds)],
         "machine": {"cpus": os.cpu_count(), "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None},
     }
     print(json.dumps(result, indent=2))

@@ -9,11 +9,23 @@ A tick that fails with one of the `transient` errors (a servo reply lost or corr
 skipped and counted: the robot keeps its last goal for that tick. Only when every tick has failed for longer
 than `grace_s` does the loop stop with that error, so a motor that stopped answering still ends the run
 (and the owner's error handler brings the arm to a safe state) within about a second.
+
+The loop shares the interpreter with CPU-bound threads (the TUI's rendering, preview conversion, inference,
+encoders). Its tick is mostly short serial I/O, and each I/O call gives the GIL away; with Python's default
+5 ms switch interval it then waits up to 5 ms to get it back, a dozen times a tick (the convoy effect), and a
+30 Hz loop misses deadlines whenever the UI is busy. A running loop therefore shortens the interval.
+
+The garbage collector is the other stall: a full collection walks every object of the process (the UI, MuJoCo,
+torch...) with every thread stopped, which took 350 ms with the TUI up. When a loop starts, what exists by then
+(imported modules, the app, the robot) is frozen out of collection and young collections run less often, so the
+collections that remain only walk what was created since.
 """
 
 from __future__ import annotations
 
+import gc
 import logging
+import sys
 import threading
 import time
 from collections import deque
@@ -23,6 +35,9 @@ from dataclasses import dataclass
 import numpy as np
 
 log = logging.getLogger(__name__)
+
+SWITCH_INTERVAL_S = 0.0005  # how long a thread may hold the GIL while the control loop waits for it
+GC_THRESHOLDS = (20_000, 20, 20)  # allocations before a young collection (Python's default: 700, 10, 10)
 
 
 @dataclass(frozen=True)
@@ -86,6 +101,9 @@ class ControlLoop:
     def start(self) -> None:
         if self.is_running:
             return
+        sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL_S))
+        gc.freeze()
+        gc.set_threshold(*GC_THRESHOLDS)
         self._stop.clear()
         self.error = None
         self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)

@@ -33,6 +33,8 @@ from drivers.emulator.faults import EmulatorStats, FaultInjector
 from drivers.emulator.feetech_protocol import FeetechFramer, checksum
 from drivers.emulator.feetech_protocol import instruction_packet as feetech_instruction
 from drivers.motors import tables
+from drivers.motors.dynamixel import DynamixelPortHandler
+from drivers.motors.feetech import FeetechPortHandler
 
 STS = tables.STS_SMS_SERIES_CONTROL_TABLE
 SCS_TABLE = tables.SCS_SERIES_CONTROL_TABLE
@@ -86,7 +88,7 @@ def _patient_sdk_timeouts(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 @pytest.fixture
 def sts(so101_emulator: EmulatedBus) -> Iterator[tuple[scs.PortHandler, object]]:
     """scservo_sdk port + protocol-0 packet handler opened on the SO-101 emulator."""
-    port = scs.PortHandler(so101_emulator.port)
+    port = FeetechPortHandler(so101_emulator.port)
     assert port.openPort()
     yield port, scs.PacketHandler(0)
     port.closePort()
@@ -94,7 +96,7 @@ def sts(so101_emulator: EmulatedBus) -> Iterator[tuple[scs.PortHandler, object]]
 
 @pytest.fixture
 def dxl_port(koch_emulator: EmulatedBus) -> Iterator[tuple[dxl.PortHandler, object]]:
-    port = dxl.PortHandler(koch_emulator.port)
+    port = DynamixelPortHandler(koch_emulator.port)
     assert port.openPort()
     assert port.setBaudRate(1_000_000)
     yield port, dxl.PacketHandler(2.0)
@@ -396,7 +398,7 @@ def test_motor_setup_of_a_factory_fresh_motor(tmp_path: Path) -> None:
     """One motor at a time on the bus, as motor setup does: find it at its baud, give it an id and 1 Mbps."""
     with EmulatedBus("feetech", {}, baudrate=1_000_000, port_dir=tmp_path) as bus:
         bus.add_motor(1, "sts3215", baudrate=115_200)
-        port = scs.PortHandler(bus.port)
+        port = FeetechPortHandler(bus.port)
         ph = scs.PacketHandler(0)
         try:
             assert port.openPort()
@@ -467,7 +469,7 @@ def test_seeded_faults_repeat() -> None:
 
 
 def test_unplug_removes_the_device_and_replug_restores_it(so101_emulator: EmulatedBus) -> None:
-    port = scs.PortHandler(so101_emulator.port)
+    port = FeetechPortHandler(so101_emulator.port)
     ph = scs.PacketHandler(0)
     assert port.openPort()
     assert ph.ping(port, 1)[1] == scs.COMM_SUCCESS
@@ -479,7 +481,7 @@ def test_unplug_removes_the_device_and_replug_restores_it(so101_emulator: Emulat
     port.ser.close()
     so101_emulator.replug()
     assert so101_emulator.plugged and os.path.islink(so101_emulator.port)
-    port = scs.PortHandler(so101_emulator.port)
+    port = FeetechPortHandler(so101_emulator.port)
     try:
         assert port.openPort()
         assert ph.read1ByteTxRx(port, 1, STS["P_Coefficient"][0]) == (12, scs.COMM_SUCCESS, 0)
@@ -525,7 +527,7 @@ def test_stale_symlink_is_replaced(tmp_path: Path) -> None:
 
 def test_scs0009_protocol1_big_endian_read_write(tmp_path: Path) -> None:
     with EmulatedBus("feetech", {1: "scs0009", 2: "scs0009"}, name="scs", port_dir=tmp_path) as bus:
-        port = scs.PortHandler(bus.port)
+        port = FeetechPortHandler(bus.port)
         ph = scs.PacketHandler(1)
         try:
             assert port.openPort()
