@@ -108,18 +108,19 @@ def bench_tui(seconds: float, episode_time: float, reset_time: float, vcodec: st
             while screen.recorder is None:
                 await asyncio.sleep(0.05)
             recorder = screen.recorder
-            painted0: dict[str, int] = {}
-            t_paint0 = 0.0
+            first: tuple[float, dict[str, int]] | None = None  # (time, frames painted per preview)
+            last: tuple[float, dict[str, int]] | None = None
             while not recorder.finished:
                 await asyncio.sleep(SAMPLE_S)
                 watch.sample(recorder.snapshot())
-                previews = list(screen.query(CameraPreview))
-                if not painted0 and previews and recorder.snapshot().frames > 30:
-                    painted0 = {p.label: p.frames_painted for p in previews}
-                    t_paint0 = time.perf_counter()
-            paint_s = time.perf_counter() - t_paint0
-            previews_fps = {p.label: round((p.frames_painted - painted0.get(p.label, 0)) / paint_s, 1)
-                            for p in screen.query(CameraPreview)}
+                previews = list(screen.query(CameraPreview))  # gone once the summary shows
+                if previews and recorder.snapshot().frames > 30:
+                    last = (time.perf_counter(), {p.label: p.frames_painted for p in previews})
+                    first = first or last
+            previews_fps = {}
+            if first is not None and last is not None and last[0] > first[0]:
+                previews_fps = {name: round((n - first[1][name]) / (last[0] - first[0]), 1)
+                                for name, n in last[1].items()}
             wall, cpu = time.perf_counter() - wall0, _cpu_s() - cpu0
             snap = recorder.snapshot()
             await pilot.press("ctrl+q")
