@@ -36,7 +36,7 @@ from screens.widgets.camera_choice import CameraChoice
 from screens.widgets.camera_preview import CameraPreview
 from screens.widgets.command_bar import CommandBar
 from screens.widgets.conversation import Conversation
-from screens.widgets.record_form import FormError
+from screens.widgets.field_form import FormError
 from screens.widgets.rollout_form import RolloutForm, RolloutRequest, parse_form
 from screens.widgets.rollout_status import RolloutStatus
 

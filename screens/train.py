@@ -26,8 +26,8 @@ from textual.widgets import Button, ContentSwitcher, DataTable, Footer, Header, 
 from engine.jobs import JobError, JobLauncher, JobRecord, JobSnapshot, plan_training_job
 from screens.base import RobotuiScreen
 from screens.widgets.command_bar import CommandBar
+from screens.widgets.field_form import FormError
 from screens.widgets.loss_plot import CurvePlot
-from screens.widgets.record_form import FormError
 from screens.widgets.train_confirm import ConfirmCancel
 from screens.widgets.train_form import (
     TrainForm,

@@ -2,7 +2,7 @@
 
 Parsing is split from the widget so each message can be tested on its own: `parse_form` checks the typed
 values without touching the disk (it runs on the UI thread), `check_root` looks at the folder (it runs in
-the start worker, with the connection). Each failure is a `FormError` naming the field to focus.
+the start worker, with the connection). Each failure is a `FormError` naming the field to focus (it lives in field_form; re-exported here).
 """
 
 from __future__ import annotations
@@ -17,11 +17,12 @@ from typing import ClassVar
 
 from textual import on
 from textual.app import ComposeResult
-from textual.containers import Horizontal, VerticalScroll
-from textual.widgets import Button, Checkbox, Input, Label, Select, Static
+from textual.containers import Horizontal
+from textual.widgets import Button, Checkbox, Input, Select, Static
 
 from engine.dataset.format import INFO_PATH
 from engine.recorder import RecordSettings
+from screens.widgets.field_form import FieldForm, FormError, prefixed_id
 
 VCODECS: tuple[str, ...] = ("libsvtav1", "libx264", "auto")
 """libsvtav1 is LeRobot's default; libx264 is faster on a small CPU; auto picks what this machine opens."""
@@ -40,14 +41,6 @@ FIELDS: tuple[str, ...] = (
 _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
-class FormError(ValueError):
-    """A value the recording cannot start with; `field` names the form field to fix (or None)."""
-
-    def __init__(self, message: str, field: str | None = None) -> None:
-        super().__init__(message)
-        self.field = field
-
-
 @dataclass(frozen=True)
 class RecordRequest:
     """A validated form: what `Session.start_recording` is called with."""
@@ -60,7 +53,7 @@ class RecordRequest:
 
 
 def field_id(name: str) -> str:
-    return "record-" + name.replace("_", "-")
+    return prefixed_id(RecordForm.ID_PREFIX, name)
 
 
 def default_repo_id(profile_name: str, datasets: Path, env: Mapping[str, str] = os.environ) -> str:
@@ -143,23 +136,10 @@ def check_root(root: Path, *, resume: bool) -> None:
         )
 
 
-class RecordForm(VerticalScroll):
+class RecordForm(FieldForm):
     """The fields, a line on the robot that will record, the error line and the Start button."""
 
-    DEFAULT_CSS = """
-    RecordForm { border: round $primary-darken-1; border-title-color: $text; padding: 0 1; height: 1fr; }
-    RecordForm .form-row { height: auto; margin-top: 1; }
-    RecordForm .form-row > Label { width: 20; padding: 0 1 0 0; text-style: bold; }
-    RecordForm .form-row > Input, RecordForm .form-row > Select { width: 1fr; }
-    RecordForm .form-row > Input { background: $boost; }
-    RecordForm .form-row > Input:focus { background: $primary 25%; }
-    RecordForm .form-help { color: $text-muted; padding-left: 20; height: auto; }
-    RecordForm #record-resume { margin-left: 20; margin-top: 1; border: none; padding: 0; }
-    RecordForm #record-robot { margin-top: 1; height: auto; }
-    RecordForm #form-error { color: $error; height: auto; margin-top: 1; }
-    RecordForm #record-buttons { height: auto; align-horizontal: right; }
-    """
-
+    ID_PREFIX: ClassVar[str] = "record"
     HELP: ClassVar[dict[str, str]] = {
         "repo_id": "user/name: the dataset's name on the Hub (push later with `robotui dataset push`)",
         "root": "new or empty folder; LeRobot finds <datasets>/<repo id> by the repo id alone",
@@ -170,46 +150,29 @@ class RecordForm(VerticalScroll):
     def __init__(
         self, values: Mapping[str, str], robot_line: str, datasets: Path, *, id: str | None = None
     ) -> None:
-        super().__init__(id=id)
-        self.values = dict(values)
+        super().__init__(dict(values), id=id)
         self.robot_line = robot_line
         self.datasets = datasets
         self._auto_root = str(datasets / self.values.get("repo_id", ""))
         self.border_title = "New recording"
 
-    def _row(self, name: str, label: str) -> ComposeResult:
-        with Horizontal(classes="form-row"):
-            yield Label(label)
-            yield Input(self.values.get(name, ""), compact=True, id=field_id(name))
-        if name in self.HELP:
-            yield Static(self.HELP[name], classes="form-help")
-
     def compose(self) -> ComposeResult:
-        yield from self._row("repo_id", "repo id")
-        yield from self._row("root", "dataset folder")
-        yield from self._row("task", "task")
-        yield from self._row("episodes", "episodes")
-        yield from self._row("episode_time", "episode time (s)")
-        yield from self._row("reset_time", "reset time (s)")
-        with Horizontal(classes="form-row"):
-            yield Label("video codec")
-            vcodec = self.values.get("vcodec") or VCODECS[0]
-            yield Select(
-                [(c, c) for c in VCODECS],
-                value=vcodec,
-                allow_blank=False,
-                compact=True,
-                id=field_id("vcodec"),
-            )
-        yield Static(self.HELP["vcodec"], classes="form-help")
+        yield from self.input_row("repo_id", "repo id")
+        yield from self.input_row("root", "dataset folder")
+        yield from self.input_row("task", "task")
+        yield from self.input_row("episodes", "episodes")
+        yield from self.input_row("episode_time", "episode time (s)")
+        yield from self.input_row("reset_time", "reset time (s)")
+        yield from self.select_row("vcodec", "video codec", VCODECS)
         yield Checkbox(
             "resume: append to this dataset (same fps, robot and cameras; keeps its codec)",
             self.values.get("resume") == "1",
             id=field_id("resume"),
+            classes="form-checkbox",
         )
-        yield Static(self.robot_line, id="record-robot")
+        yield Static(self.robot_line, classes="form-note")
         yield Static(id="form-error")
-        with Horizontal(id="record-buttons"):
+        with Horizontal(classes="form-buttons"):
             yield Button("Start recording", id="record-start", variant="primary")
 
     @on(Input.Changed, "#record-repo-id")
@@ -229,9 +192,3 @@ class RecordForm(VerticalScroll):
         values["vcodec"] = str(self.query_one(f"#{field_id('vcodec')}", Select).value)
         values["resume"] = "1" if self.query_one(f"#{field_id('resume')}", Checkbox).value else ""
         return values
-
-    def show_error(self, error: str | None, field: str | None = None) -> None:
-        """Say what is wrong under the fields and put the cursor in the field to fix."""
-        self.query_one("#form-error", Static).update(error or "")
-        if field in FIELDS:
-            self.query_one(f"#{field_id(field)}").focus()

@@ -22,13 +22,13 @@ from typing import ClassVar
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
-from textual.containers import Horizontal, VerticalScroll
-from textual.widgets import Button, Input, Label, Select, Static
+from textual.containers import Horizontal
+from textual.widgets import Button, Input, Select, Static
 
 from engine.jobs import PRESETS, Hyperparameters, JobError, SshHost
 from engine.jobs.presets import ROBOTUI
 from engine.jobs.spec import check_name, remote_path
-from screens.widgets.record_form import FormError
+from screens.widgets.field_form import FieldForm, FormError, prefixed_id
 
 DEFAULT_PRESET = "robotui-act"
 DEVICES: tuple[str, ...] = ("default", "cuda", "cpu", "mps")
@@ -67,7 +67,7 @@ class TrainRequest:
 
 
 def field_id(name: str) -> str:
-    return "train-form-" + name.replace("_", "-")
+    return prefixed_id(TrainForm.ID_PREFIX, name)
 
 
 def _count(values: Mapping[str, str], name: str, what: str) -> int | None:
@@ -215,23 +215,15 @@ def _default(value: float | int | None) -> str:
     return f"preset: {value:g}" if isinstance(value, float) else f"preset: {value}"
 
 
-class TrainForm(VerticalScroll):
+class TrainForm(FieldForm):
     """The fields, the preset's summary, a message line (errors, the launcher's progress) and the buttons."""
 
     DEFAULT_CSS = """
-    TrainForm { border: round $primary-darken-1; border-title-color: $text; padding: 0 1; height: 1fr; }
-    TrainForm .form-row { height: auto; margin-top: 1; }
-    TrainForm .form-row > Label { width: 20; padding: 0 1 0 0; text-style: bold; }
-    TrainForm .form-row > Input, TrainForm .form-row > Select { width: 1fr; }
-    TrainForm .form-row > Input { background: $boost; }
-    TrainForm .form-row > Input:focus { background: $primary 25%; }
-    TrainForm .form-help { color: $text-muted; padding-left: 20; height: auto; }
     TrainForm #train-message { height: auto; margin-top: 1; }
     TrainForm #train-message.error { color: $error; }
     TrainForm #train-message.status { color: $text-muted; }
-    TrainForm #train-buttons { height: auto; align-horizontal: right; }
-    TrainForm #train-buttons > Button { margin-left: 2; }
     """
+    ID_PREFIX: ClassVar[str] = "train-form"
 
     HELP: ClassVar[dict[str, str]] = {
         "name": "letters, digits, . _ - (empty: PRESET-DATE-TIME); the run folder and the registry use it",
@@ -244,51 +236,32 @@ class TrainForm(VerticalScroll):
     }
 
     def __init__(self, values: Mapping[str, str], *, id: str | None = None) -> None:
-        super().__init__(id=id)
-        self.values = dict(values)
+        super().__init__(dict(values), id=id)
         self.border_title = "New training job"
 
-    def _row(self, name: str, label: str) -> ComposeResult:
-        with Horizontal(classes="form-row"):
-            yield Label(label)
-            yield Input(self.values.get(name, ""), compact=True, id=field_id(name))
-        if name in self.HELP:
-            yield Static(self.HELP[name], classes="form-help", markup=False)
-
-    def _select(self, name: str, label: str, choices: tuple[str, ...], default: str) -> ComposeResult:
-        with Horizontal(classes="form-row"):
-            yield Label(label)
-            yield Select(
-                [(c, c) for c in choices],
-                value=self.values.get(name) or default,
-                allow_blank=False,
-                compact=True,
-                id=field_id(name),
-            )
-
     def compose(self) -> ComposeResult:
-        yield from self._row("name", "job name")
-        yield from self._row("host", "SSH host")
-        yield from self._row("identity", "identity file")
-        yield from self._row("dataset", "dataset")
-        yield from self._select("preset", "preset", tuple(PRESETS), DEFAULT_PRESET)
+        yield from self.input_row("name", "job name")
+        yield from self.input_row("host", "SSH host")
+        yield from self.input_row("identity", "identity file")
+        yield from self.input_row("dataset", "dataset")
+        yield from self.select_row("preset", "preset", tuple(PRESETS), DEFAULT_PRESET)
         yield Static(id="train-preset-help", classes="form-help")
-        yield from self._row("steps", "steps")
-        yield from self._row("batch_size", "batch size")
-        yield from self._row("lr", "learning rate")
-        yield from self._row("chunk_size", "chunk size")
-        yield from self._select("device", "device", DEVICES, DEVICES[0])
-        yield from self._row("program", "trainer program")
-        yield from self._row("extra", "extra arguments")
+        yield from self.input_row("steps", "steps")
+        yield from self.input_row("batch_size", "batch size")
+        yield from self.input_row("lr", "learning rate")
+        yield from self.input_row("chunk_size", "chunk size")
+        yield from self.select_row("device", "device", DEVICES, DEVICES[0])
+        yield from self.input_row("program", "trainer program")
+        yield from self.input_row("extra", "extra arguments")
         yield Static(id="train-message")
-        with Horizontal(id="train-buttons"):
+        with Horizontal(id="train-buttons", classes="form-buttons"):
             yield Button("Back to the jobs", id="train-back")
             yield Button("Start training", id="train-start", variant="primary")
 
     def on_mount(self) -> None:
         self._show_preset(str(self.query_one(f"#{field_id('preset')}", Select).value))
 
-    @on(Select.Changed, "#train-preset")
+    @on(Select.Changed, "#train-form-preset")
     def _preset_changed(self, event: Select.Changed) -> None:
         self._show_preset(str(event.value))
 
@@ -318,8 +291,7 @@ class TrainForm(VerticalScroll):
     def show_error(self, error: str, field: str | None = None) -> None:
         """Say what is wrong under the fields and put the cursor in the field to fix."""
         self._message(error, "error")
-        if field is not None and self.query(f"#{field_id(field)}"):
-            self.query_one(f"#{field_id(field)}").focus()
+        self.focus_field(field)
 
     def show_status(self, text: str) -> None:
         self._message(text, "status")

@@ -28,7 +28,7 @@ SIZE = (120, 40)
 
 @pytest.fixture(autouse=True)
 def _quick_hand(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(CalibrateScreen, "HAND_SWEEP_SECONDS", 1.5)
+    monkeypatch.setattr(CalibrateScreen, "HAND_SWEEP_SECONDS", 3.0)  # short, yet room to sample every end
 
 
 @pytest.fixture(autouse=True)

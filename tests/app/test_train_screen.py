@@ -27,8 +27,8 @@ from robotui.app import RobotuiApp
 from screens.rollout import RolloutScreen
 from screens.train import TrainScreen
 from screens.widgets.command_bar import CommandBar
+from screens.widgets.field_form import FormError
 from screens.widgets.loss_plot import CurvePlot
-from screens.widgets.record_form import FormError
 from screens.widgets.rollout_form import field_id as rollout_field
 from screens.widgets.train_confirm import ConfirmCancel
 from screens.widgets.train_form import TEXT_FIELDS, field_id, parse_form, trainer_program
@@ -170,6 +170,10 @@ async def test_the_form_refuses_bad_input_and_names_the_field(dataset: Path, tmp
         assert not screen.query_one(JobTable).display
         await pilot.press("n")
         assert screen.form_shown
+        screen.query_one(f"#{field_id('preset')}", Select).value = "smolvla"  # the summary follows the preset
+        await wait_until(pilot, lambda: "lerobot-train" in text_of(screen, "#train-preset-help"), "the summary")
+        assert screen.query_one(f"#{field_id('steps')}", Input).placeholder == f"preset: {PRESETS['smolvla'].defaults.steps}"
+        screen.query_one(f"#{field_id('preset')}", Select).value = "robotui-act"
         for values, message, field in cases:
             fill(screen, **values)
             await pilot.press("ctrl+s")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -19,18 +19,12 @@ from engine.rollout import Mode, PreflightError, Rollout, RolloutSettings
 from engine.rollout.actions import ActionQueue
 from engine.session import Session
 from tests.rollout_policies import GoToPolicy
+from tests.waiting import wait_until
 
 FPS = 30
 CAMERAS = {"front": (240, 320), "wrist": (240, 320)}
 
 
-def wait(predicate: Callable[[], bool], timeout: float = 20.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return predicate()
 
 
 @pytest.fixture
@@ -118,7 +112,7 @@ def test_preflight_resizes_and_warns_about_a_pose_far_from_the_data(session: Ses
         assert sum("σ from the training data" in line for line in report) == 6
         assert rollout.mode is Mode.PAUSED
         rollout.action(0.3)
-        assert wait(lambda: policy.seen_shapes)
+        assert wait_until(lambda: policy.seen_shapes)
         assert policy.seen_shapes[0]["observation.images.front"] == (120, 160, 3)
     finally:
         rollout.stop()
@@ -145,8 +139,8 @@ def test_starts_paused_then_action_moves_the_arm_and_a_timed_burst_pauses(sessio
         time.sleep(0.3)
         assert policy.calls == 0 and rollout.snapshot().actions_dispatched == 0  # paused: no inference
         assert "1 s" in rollout.action(1.0)
-        assert wait(lambda: rollout.snapshot().actions_dispatched > 0)
-        assert wait(lambda: rollout.mode is Mode.PAUSED and rollout.snapshot().burst_left_s is None, 10)
+        assert wait_until(lambda: rollout.snapshot().actions_dispatched > 0)
+        assert wait_until(lambda: rollout.mode is Mode.PAUSED and rollout.snapshot().burst_left_s is None, 10)
         snap = rollout.snapshot()
         assert snap.queue_depth == 0  # the burst's leftover actions were cleared
         moved = _present(session)[0] - start[0]
@@ -166,14 +160,14 @@ def test_a_blocked_model_never_stalls_the_control_loop(session: Session) -> None
     rollout.start()
     try:
         rollout.action()
-        assert wait(lambda: policy.calls == 1)  # the worker is now stuck inside the model
+        assert wait_until(lambda: policy.calls == 1)  # the worker is now stuck inside the model
         ticks = rollout.snapshot().loop.ticks
-        assert wait(lambda: rollout.snapshot().loop.ticks >= ticks + FPS)  # the loop kept ticking meanwhile
+        assert wait_until(lambda: rollout.snapshot().loop.ticks >= ticks + FPS)  # the loop kept ticking meanwhile
         snap = rollout.snapshot()
         assert snap.starved_ticks >= FPS and snap.actions_dispatched == 0  # holding position, counted
         held_for = time.monotonic()
         policy.gate.set()
-        assert wait(lambda: rollout.snapshot().actions_dispatched > 0)
+        assert wait_until(lambda: rollout.snapshot().actions_dispatched > 0)
         assert rollout.snapshot().loop.period_max_ms < (time.monotonic() - held_for + 1.0) * 1000
     finally:
         policy.gate.set()
@@ -186,12 +180,12 @@ def test_subtask_reaches_a_language_conditioned_policy(session: Session) -> None
     rollout.start()
     try:
         rollout.action()
-        assert wait(lambda: "pick the cube" in policy.seen_tasks)
+        assert wait_until(lambda: "pick the cube" in policy.seen_tasks)
         rollout.set_subtask("grasp the cube")
-        assert wait(lambda: policy.seen_tasks[-1] == "grasp the cube")
+        assert wait_until(lambda: policy.seen_tasks[-1] == "grasp the cube")
         rollout.action("stack the cube")
         rollout.set_subtask(None)
-        assert wait(lambda: policy.seen_tasks[-1] == "stack the cube")
+        assert wait_until(lambda: policy.seen_tasks[-1] == "stack the cube")
     finally:
         rollout.stop()
 
@@ -211,29 +205,29 @@ def _dagger(session: Session, root: Path, **settings: object) -> Rollout:
 def _takeover_and_move(session: Session, rollout: Rollout, delta: float) -> None:
     assert session.sim is not None
     rollout.takeover()
-    assert wait(lambda: rollout.mode is Mode.TAKEOVER)
+    assert wait_until(lambda: rollout.mode is Mode.TAKEOVER)
     assert _torque(session, "leader") == [0] * 6  # the leader is limp in the human's hands
     start = session.sim.joint_degrees("leader")["shoulder_pan"]
     for k in range(1, 11):  # a human's hand: a smooth motion over half a second
         session.sim.move_joints("leader", {"shoulder_pan": start + delta * k / 10})
         time.sleep(0.05)
-    assert wait(lambda: abs(session.robot.read_positions()["shoulder_pan"] - (start + delta)) < 3)
+    assert wait_until(lambda: abs(session.robot.read_positions()["shoulder_pan"] - (start + delta)) < 3)
 
 
 def test_dagger_records_each_takeover_as_an_episode(session: Session, tmp_path: Path) -> None:
     root = tmp_path / "dagger"
     rollout = _dagger(session, root)
     rollout.action()
-    assert wait(lambda: rollout.snapshot().actions_dispatched > 5)
+    assert wait_until(lambda: rollout.snapshot().actions_dispatched > 5)
     _takeover_and_move(session, rollout, 15.0)
     snap = rollout.snapshot()
     assert snap.interventions == 1 and snap.recording
     rollout.resume()
-    assert wait(lambda: rollout.mode is Mode.AUTONOMOUS and len(rollout.snapshot().saved) == 1)
+    assert wait_until(lambda: rollout.mode is Mode.AUTONOMOUS and len(rollout.snapshot().saved) == 1)
     assert _torque(session, "leader") == [0] * 6
     _takeover_and_move(session, rollout, -15.0)
     rollout.pause()  # ending a takeover by pausing also saves it
-    assert wait(lambda: len(rollout.snapshot().saved) == 2)
+    assert wait_until(lambda: len(rollout.snapshot().saved) == 2)
     assert rollout.mode is Mode.PAUSED
     session.stop_rollout()
     assert _torque(session, "follower") == [0] * 6 and _torque(session, "leader") == [0] * 6
@@ -253,11 +247,11 @@ def test_dagger_continuous_tags_interventions_and_rotates_by_time(session: Sessi
     root = tmp_path / "continuous"
     rollout = _dagger(session, root, record_autonomous=True, episode_time_s=1.0)
     rollout.action()
-    assert wait(lambda: len(rollout.snapshot().saved) >= 1)  # rotated after 1 s of recording
+    assert wait_until(lambda: len(rollout.snapshot().saved) >= 1)  # rotated after 1 s of recording
     _takeover_and_move(session, rollout, 10.0)
     time.sleep(0.3)
     rollout.resume()
-    assert wait(lambda: rollout.snapshot().actions_dispatched > 0)
+    assert wait_until(lambda: rollout.snapshot().actions_dispatched > 0)
     time.sleep(0.3)
     session.stop_rollout()
     assert not has_errors(check(root))
@@ -272,12 +266,12 @@ def test_redo_discards_the_correction_in_progress(session: Session, tmp_path: Pa
     root = tmp_path / "redo"
     rollout = _dagger(session, root)
     rollout.takeover()  # from paused: no policy run needed
-    assert wait(lambda: rollout.mode is Mode.TAKEOVER and rollout.snapshot().episode_frames > 10)
+    assert wait_until(lambda: rollout.mode is Mode.TAKEOVER and rollout.snapshot().episode_frames > 10)
     rollout.redo()
-    assert wait(lambda: rollout.snapshot().message == "episode discarded")
+    assert wait_until(lambda: rollout.snapshot().message == "episode discarded")
     time.sleep(0.2)
     rollout.takeover()  # ends the takeover: saves the new correction only
-    assert wait(lambda: len(rollout.snapshot().saved) == 1)
+    assert wait_until(lambda: len(rollout.snapshot().saved) == 1)
     saved = rollout.snapshot().saved[0]
     session.stop_rollout()
     assert saved.index == 0 and saved.length < 20
@@ -292,13 +286,13 @@ def test_highlight_saves_the_buffered_seconds_then_records_until_saved_again(ses
         vcodec="libx264",
     )
     rollout.action()
-    assert wait(lambda: rollout.snapshot().loop.ticks > 2 * FPS + 10)  # more than the ring holds
+    assert wait_until(lambda: rollout.snapshot().loop.ticks > 2 * FPS + 10)  # more than the ring holds
     rollout.save()
-    assert wait(lambda: rollout.snapshot().recording)
+    assert wait_until(lambda: rollout.snapshot().recording)
     assert "1.0 s ago" in (rollout.snapshot().message or "")  # the ring was full: exactly 1 s buffered
-    assert wait(lambda: rollout.snapshot().episode_frames >= FPS + 15)
+    assert wait_until(lambda: rollout.snapshot().episode_frames >= FPS + 15)
     rollout.save()
-    assert wait(lambda: len(rollout.snapshot().saved) == 1)
+    assert wait_until(lambda: len(rollout.snapshot().saved) == 1)
     session.stop_rollout()
     ds = LeRobotDatasetReader.open(root)
     assert ds.total_episodes == 1 and ds.frames(0)["index"].shape[0] >= FPS + 15

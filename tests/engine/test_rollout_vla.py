@@ -4,8 +4,6 @@ changed by `/subtask`, and a residual stacked on ACT through `load_policy`."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -23,15 +21,7 @@ from policies.residual import ResidualMLP, save_residual
 from tests.act_checkpoint import save_tiny_act, tiny_act
 from tests.policies.smolvla.conftest import build_checkpoint
 from tests.rollout_policies import GoToPolicy
-
-
-def wait(predicate: Callable[[], bool], timeout: float = 30.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return predicate()
+from tests.waiting import wait_until
 
 
 def test_planned_gives_the_consecutive_actions_from_a_tick() -> None:
@@ -64,7 +54,7 @@ def test_a_continuing_policy_gets_the_leftover_plan_and_its_delay() -> None:
         policy = ContinuingPolicy(present + 20.0, chunk_size=20, n_action_steps=20, step=0.5)
         rollout = session.start_rollout(policy, RolloutSettings(task="pick"))
         rollout.action()
-        assert wait(lambda: len(policy.prefixes) >= 3)
+        assert wait_until(lambda: len(policy.prefixes) >= 3)
         session.stop_rollout()
     first, later = policy.prefixes[0], policy.prefixes[2]
     assert first[0] is None  # nothing was planned yet
@@ -98,9 +88,9 @@ def test_smolvla_drives_the_sim_with_rtc_and_follows_the_subtask(smolvla: Path) 
         session.connect()
         rollout = session.start_rollout(policy, RolloutSettings(task="pick the cube", blend_ticks=3))
         rollout.action()
-        assert wait(lambda: rollout.snapshot().actions_dispatched > 30, 60)
+        assert wait_until(lambda: rollout.snapshot().actions_dispatched > 30, 60)
         rollout.set_subtask("grasp the cube")
-        assert wait(lambda: seen[-1:] == ["grasp the cube"], 60)
+        assert wait_until(lambda: seen[-1:] == ["grasp the cube"], 60)
         snap = rollout.snapshot()
         assert rollout.mode is Mode.AUTONOMOUS and snap.error is None and snap.inference.errors == 0
         session.stop_rollout()

@@ -123,7 +123,10 @@ def test_dataset_is_synced_once(sshd: SshServer, tmp_path: Path, launcher: JobLa
     assert "dataset: 2 file(s) copied" in messages and "dataset already up to date" in messages
     assert _tree(remote) == _tree(dataset)
 
-    (dataset / "meta" / "info.json").write_text('{"fps": 15}')
+    info = dataset / "meta" / "info.json"
+    info.write_text('{"fps": 15}')
+    later = info.stat().st_mtime + 5  # an edit made later (rsync compares size and whole-second mtimes)
+    os.utime(info, (later, later))
     transport = SshTransport(SshHost.parse(sshd.host), str(sshd.identity), sshd.options)
     assert transport.push(str(dataset), str(remote)).files == 1
     assert (remote / "meta" / "info.json").read_text() == '{"fps": 15}'
