@@ -13,7 +13,8 @@ than `grace_s` does the loop stop with that error, so a motor that stopped answe
 The loop shares the interpreter with CPU-bound threads (the TUI's rendering, preview conversion, inference,
 encoders). Its tick is mostly short serial I/O, and each I/O call gives the GIL away; with Python's default
 5 ms switch interval it then waits up to 5 ms to get it back, a dozen times a tick (the convoy effect), and a
-30 Hz loop misses deadlines whenever the UI is busy. A running loop therefore shortens the interval.
+30 Hz loop misses deadlines whenever the UI is busy. While a loop runs the interval is therefore short; it is
+put back when the last loop ends.
 
 The garbage collector is the other stall: a full collection walks every object of the process (the UI, MuJoCo,
 torch...) with every thread stopped, which took 350 ms with the TUI up. When a loop starts, what exists by then
@@ -53,6 +54,36 @@ class LoopStats:
     work_p99_ms: float
     overruns: int  # ticks whose work finished after the next deadline
     failed_ticks: int = 0  # ticks skipped because of a transient error (noisy bus), never fatal alone
+
+
+class _RealtimeTuning:
+    """The interpreter settings a running loop needs, held while any loop runs (reference counted)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._loops = 0
+        self._saved: tuple[float, tuple[int, int, int]] | None = None
+
+    def acquire(self) -> None:
+        with self._lock:
+            self._loops += 1
+            if self._loops == 1:
+                self._saved = (sys.getswitchinterval(), gc.get_threshold())
+                sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL_S))
+                gc.freeze()
+                gc.set_threshold(*GC_THRESHOLDS)
+
+    def release(self) -> None:
+        with self._lock:
+            self._loops -= 1
+            if self._loops == 0 and self._saved is not None:
+                interval, thresholds = self._saved
+                sys.setswitchinterval(interval)
+                gc.set_threshold(*thresholds)
+                gc.unfreeze()  # what was kept alive for the run can be collected again
+
+
+_tuning = _RealtimeTuning()
 
 
 class ControlLoop:
@@ -101,9 +132,7 @@ class ControlLoop:
     def start(self) -> None:
         if self.is_running:
             return
-        sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL_S))
-        gc.freeze()
-        gc.set_threshold(*GC_THRESHOLDS)
+        _tuning.acquire()
         self._stop.clear()
         self.error = None
         self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
@@ -127,6 +156,12 @@ class ControlLoop:
         return not thread.is_alive()
 
     def _run(self) -> None:
+        try:
+            self._ticking()
+        finally:
+            _tuning.release()
+
+    def _ticking(self) -> None:
         period = self.period
         start = time.perf_counter()
         k = 0  # index of the deadline we are aiming for

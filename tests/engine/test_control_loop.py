@@ -105,3 +105,18 @@ def test_transient_errors_that_persist_beyond_the_grace_stop_the_loop() -> None:
     assert loop.wait(10)
     assert isinstance(loop.error, ConnectionError) and "elbow_flex" in str(errors[0])
     assert loop.stats().failed_ticks >= 10  # it kept trying for the grace period first
+
+
+def test_interpreter_tuning_is_held_while_a_loop_runs_and_given_back() -> None:
+    import gc
+    import sys
+
+    before = (sys.getswitchinterval(), gc.get_threshold())
+    first, second = ControlLoop(100, lambda i: None), ControlLoop(100, lambda i: None)
+    first.start()
+    second.start()
+    assert sys.getswitchinterval() <= 0.0005 and gc.get_threshold()[0] > before[1][0]
+    first.stop()
+    assert sys.getswitchinterval() <= 0.0005  # the other loop still runs
+    second.stop()
+    assert (sys.getswitchinterval(), gc.get_threshold()) == before
