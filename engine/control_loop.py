@@ -7,7 +7,8 @@ robot never receives a flurry of stale goals after a stall.
 
 A tick that fails with one of the `transient` errors (a servo reply lost or corrupted on a noisy bus) is
 skipped and counted: the robot keeps its last goal for that tick. Only when every tick has failed for longer
-than `grace_s` does the loop stop with that error, so a motor that stopped answering still ends the run
+than `grace_s`, and at least `MIN_FAILED_TICKS` ticks in a row (a failed tick can itself take a while: its
+reads time out), does the loop stop with that error, so a motor that stopped answering still ends the run
 (and the owner's error handler brings the arm to a safe state) within about a second.
 
 The loop shares the interpreter with CPU-bound threads (the TUI's rendering, preview conversion, inference,
@@ -38,6 +39,7 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 SWITCH_INTERVAL_S = 0.0005  # how long a thread may hold the GIL while the control loop waits for it
+MIN_FAILED_TICKS = 3  # consecutive failed ticks before a persisting transient error stops the loop
 GC_THRESHOLDS = (20_000, 20, 20)  # allocations before a young collection (Python's default: 700, 10, 10)
 
 
@@ -122,6 +124,7 @@ class ControlLoop:
         self._grace_s = grace_s
         self._failed = 0
         self._failing_since: float | None = None
+        self._failed_in_a_row = 0
         self.last_transient: BaseException | None = None
         self.error: BaseException | None = None
 
@@ -171,12 +174,14 @@ class ControlLoop:
             try:
                 self._step(self._ticks)
                 self._failing_since = None
+                self._failed_in_a_row = 0
             except self._transient as e:
                 self._failed += 1
+                self._failed_in_a_row += 1
                 self.last_transient = e
                 if self._failing_since is None:
                     self._failing_since = tick_start
-                if tick_start - self._failing_since > self._grace_s:
+                if tick_start - self._failing_since > self._grace_s and self._failed_in_a_row >= MIN_FAILED_TICKS:
                     self._fail(e)
                     return
                 log.debug("%s: tick %d skipped: %s", self._name, self._ticks, e)

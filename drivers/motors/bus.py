@@ -39,7 +39,7 @@ PORT_GONE_ERRORS: tuple[type[BaseException], ...] = (serial.SerialException, OSE
 # Retries used for configuration and calibration traffic (idempotent writes, EEPROM reads).
 SETUP_RETRIES = 2
 USB_FLOOR_MS = 50.0  # packet-timeout floor on a real port (USB latency)
-PTY_FLOOR_MS = 250.0  # on a pseudo-terminal: an emulated servo is a thread, scheduled late on a busy machine
+PTY_FLOOR_MS = 500.0  # on a pseudo-terminal: an emulated servo is a thread, scheduled late on a busy machine
 
 
 class NormMode(StrEnum):

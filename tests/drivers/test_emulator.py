@@ -451,7 +451,7 @@ def test_dead_motor_neither_answers_nor_obeys(so101_emulator: EmulatedBus, sts) 
 
 def test_latency_beyond_the_sdk_timeout_is_a_timeout(so101_emulator: EmulatedBus, sts) -> None:
     port, ph = sts
-    so101_emulator.faults.latency_s = 0.5  # the patched SDK window is ~100 ms
+    so101_emulator.faults.latency_s = 1.5  # beyond the patched window (500 ms on a pseudo-terminal)
     assert ph.ping(port, 1)[1] == scs.COMM_RX_TIMEOUT
 
 
